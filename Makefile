@@ -1,0 +1,29 @@
+# The two commands of the README: `make serve` and `make test`. Everything installs itself.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install serve test lint bench
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[export,train,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Serve the embedded default bundles in models/ on http://127.0.0.1:8000
+serve: $(STAMP)
+	$(BIN)/biotag serve
+
+## Lint, then the whole test suite (builds tiny models, starts real servers)
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .

@@ -1,0 +1,113 @@
+"""The model bundle manifest (``bundle.json``): the contract between export and service.
+
+A bundle is a folder holding ONNX graph(s), a fast tokenizer (``tokenizer.json``) and this
+manifest. One bundle runs one encoder; it may carry several classification heads whose logits
+are contiguous slices of the single ``logits`` output, so one inference serves every head.
+Each head is served under its own model name.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from biotag.labels import LabelScheme
+
+MANIFEST_FILE = "bundle.json"
+TOKENIZER_FILE = "tokenizer.json"
+FORMAT_VERSION = 1
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+Precision = Literal["fp32", "fp16", "int8"]
+
+
+def is_valid_model_name(name: str) -> bool:
+    return re.fullmatch(MODEL_NAME_PATTERN, name) is not None
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Head(_Frozen):
+    """One classification head: a model name and the slice of logits it owns."""
+
+    name: str = Field(pattern=MODEL_NAME_PATTERN)
+    labels: list[str] = Field(min_length=2)
+    scheme: LabelScheme
+    entity_types: list[str]
+    logit_offset: int = Field(ge=0, description="first column of this head in the logits output")
+
+    @property
+    def logit_slice(self) -> slice:
+        return slice(self.logit_offset, self.logit_offset + len(self.labels))
+
+
+class Parity(_Frozen):
+    """How closely a graph reproduces the framework model on the exporter's sample texts."""
+
+    checked_on: str = Field(description="execution provider the figures were measured on")
+    max_abs_logit_diff: float
+    label_agreement: float = Field(ge=0.0, le=1.0)
+    tokens_compared: int
+    passed: bool
+
+
+class Graph(_Frozen):
+    file: str
+    precision: Precision
+    bytes: int
+    sha256: str
+    batch_invariant: bool = Field(
+        description="results for one sequence do not depend on the rest of its batch; "
+        "dynamic int8 quantization computes activation scales over the whole batch, so no"
+    )
+    parity: Parity | None = Field(
+        default=None, description="None when no execution provider here could run the graph"
+    )
+
+
+class Manifest(_Frozen):
+    format_version: int = FORMAT_VERSION
+    name: str = Field(pattern=MODEL_NAME_PATTERN)
+    architecture: str
+    model_type: str
+    heads: list[Head] = Field(min_length=1)
+    max_length: int = Field(gt=2)
+    lowercase: bool
+    pad_token_id: int
+    tokenizer: str = TOKENIZER_FILE
+    graphs: dict[Precision, Graph]
+    source_checkpoint_sha256: str
+    versions: dict[str, str]
+    fusion: dict[str, int] = Field(default_factory=dict)
+    evaluation: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _heads_are_consistent(self) -> Manifest:
+        names = [head.name for head in self.heads]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate head names {names}")
+        offset = 0
+        for head in self.heads:
+            if head.logit_offset != offset:
+                raise ValueError(f"head {head.name!r} must start at logit {offset}")
+            offset += len(head.labels)
+        for precision, graph in self.graphs.items():
+            if graph.precision != precision:
+                raise ValueError(f"graph listed as {precision} says {graph.precision}")
+        return self
+
+    @property
+    def num_logits(self) -> int:
+        return sum(len(head.labels) for head in self.heads)
+
+
+def read_manifest(bundle_dir: Path) -> Manifest:
+    return Manifest.model_validate_json((bundle_dir / MANIFEST_FILE).read_bytes())
+
+
+def write_manifest(bundle_dir: Path, manifest: Manifest) -> None:
+    (bundle_dir / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2) + "\n")

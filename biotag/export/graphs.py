@@ -1,0 +1,115 @@
+"""Build the ONNX graphs of a bundle: export, transformer fusion, fp16 and int8 variants."""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+from onnxruntime.quantization import QuantType, quantize_dynamic
+from onnxruntime.transformers.onnx_model import OnnxModel
+from onnxruntime.transformers.optimizer import optimize_model
+from transformers import PreTrainedModel
+
+OPSET = 17
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+OUTPUT_NAME = "logits"
+
+
+class _LogitsOnly(torch.nn.Module):
+    """Token classifier returning the logits tensor alone, so the graph has one named output."""
+
+    def __init__(self, model: PreTrainedModel, with_token_types: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.with_token_types = with_token_types
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        names = INPUT_NAMES if self.with_token_types else INPUT_NAMES[:2]
+        return self.model(**dict(zip(names, inputs, strict=True))).logits
+
+
+def accepts_token_types(model: PreTrainedModel) -> bool:
+    takes_argument = "token_type_ids" in inspect.signature(model.forward).parameters
+    return takes_argument and int(getattr(model.config, "type_vocab_size", 0) or 0) > 0
+
+
+def export_fp32(model: PreTrainedModel, path: Path) -> list[str]:
+    """Export with dynamic batch and sequence axes; returns the graph's input names."""
+    with_token_types = accepts_token_types(model)
+    names = list(INPUT_NAMES if with_token_types else INPUT_NAMES[:2])
+    wrapper = _LogitsOnly(model, with_token_types).eval()
+    sample = torch.tensor([[2, 7, 8, 9, 3], [2, 7, 8, 3, 0]], dtype=torch.long)
+    mask = (torch.arange(5) < torch.tensor([[5], [4]])).long()
+    args = (sample, mask, torch.zeros_like(sample))[: len(names)]
+    axes = {name: {0: "batch", 1: "sequence"} for name in [*names, OUTPUT_NAME]}
+    with warnings.catch_warnings():
+        # The TorchScript exporter is deprecated upstream, but ONNX Runtime's transformer
+        # fusions match the graphs it produces; its tracer warnings concern shape checks
+        # that are constant for a token classifier.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapper,
+            args,
+            str(path),
+            input_names=names,
+            output_names=[OUTPUT_NAME],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    return names
+
+
+def optimize(fp32_path: Path, out_path: Path, num_heads: int, hidden_size: int) -> dict[str, int]:
+    """Run ONNX Runtime's transformer optimizer (ALBERT goes through the BERT path).
+
+    Returns the fused-operator counts. Duplicate initializers are merged afterwards: fusion
+    gives each of ALBERT's shared layers its own copy of the packed QKV weights.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the optimizer's own deprecation chatter
+        optimized = optimize_model(
+            str(fp32_path), model_type="bert", num_heads=num_heads, hidden_size=hidden_size
+        )
+    counts = {k: int(v) for k, v in optimized.get_fused_operator_statistics().items() if v}
+    optimized.remove_duplicated_initializer({})
+    optimized.prune_graph()
+    optimized.save_model_to_file(str(out_path))
+    return counts
+
+
+def to_fp16(fp32_path: Path, out_path: Path) -> None:
+    """Half precision for CUDA; inputs and logits stay int64 / float32 for the caller."""
+    model = OnnxModel(onnx.load(str(fp32_path)))
+    model.convert_float_to_float16(keep_io_types=True)
+    model.remove_duplicated_initializer({})
+    model.save_model_to_file(str(out_path))
+
+
+def _classifier_nodes(model: onnx.ModelProto) -> list[str]:
+    """The MatMul producing the logits: kept in float, it is small and decides the labels."""
+    producers = {output: node for node in model.graph.node for output in node.output}
+    node = producers.get(OUTPUT_NAME)
+    while node is not None and node.op_type != "MatMul":
+        node = next((producers[i] for i in node.input if i in producers), None)
+    return [node.name] if node is not None else []
+
+
+def to_int8(fp32_path: Path, out_path: Path) -> None:
+    """Dynamic int8 quantization (weights per channel, activations per tensor at run time)."""
+    excluded = _classifier_nodes(onnx.load(str(fp32_path), load_external_data=False))
+    quantize_dynamic(
+        str(fp32_path),
+        str(out_path),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        nodes_to_exclude=excluded,
+        # The fused graph carries contrib ops whose outputs have no inferred type.
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+    model = OnnxModel(onnx.load(str(out_path)))
+    model.remove_duplicated_initializer({})
+    model.save_model_to_file(str(out_path))

@@ -1,0 +1,96 @@
+"""Compare each ONNX graph with the framework model on built-in sample texts."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from biotag.bundle import Head, Parity, Precision
+
+SAMPLE_TEXTS = (
+    "Hereditary breast and ovarian cancer syndrome is caused by germline BRCA1 mutations.",
+    "Cisplatin-induced nephrotoxicity was attenuated by N-acetylcysteine in Wistar rats.",
+    "Duchenne muscular dystrophy (DMD) is an X-linked recessive disorder of muscle.",
+    "TNF-α and IL-6 levels rose in patients with Crohn's disease treated with infliximab.",
+    "Mutations in the CFTR gene cause cystic fibrosis in humans and in Sus scrofa models.",
+    "Ménière's disease and Sjögren syndrome were excluded; 5-fluorouracil was given i.v.",
+    "Ataxia-telangiectasia (A-T) patients show immunodeficiency and cancer predisposition.",
+    "Escherichia coli and Saccharomyces cerevisiae expressed the p53 tumour suppressor.",
+    "Lithium carbonate caused nephrogenic diabetes insipidus in 3 of 12 patients (25%).",
+    "No adverse events were recorded.",
+)
+FP32_MAX_DIFF = 1e-4
+REDUCED_PRECISION_MIN_AGREEMENT = 0.99
+
+
+def reference_inputs(tokenizer: PreTrainedTokenizerBase, max_length: int) -> dict[str, np.ndarray]:
+    encoded = tokenizer(
+        list(SAMPLE_TEXTS),
+        padding=True,
+        truncation=True,
+        max_length=max_length,
+        return_tensors="np",
+    )
+    return {
+        "input_ids": encoded["input_ids"].astype(np.int64),
+        "attention_mask": encoded["attention_mask"].astype(np.int64),
+        "token_type_ids": np.zeros_like(encoded["input_ids"], dtype=np.int64),
+    }
+
+
+def reference_logits(
+    model: PreTrainedModel, inputs: dict[str, np.ndarray], names: list[str]
+) -> np.ndarray:
+    model.eval()
+    with torch.inference_mode():
+        tensors = {name: torch.from_numpy(inputs[name]) for name in names}
+        return model(**tensors).logits.float().numpy()
+
+
+def providers_for(precision: Precision) -> list[str]:
+    available = ort.get_available_providers()
+    if precision == "fp16" and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def check_graph(
+    graph_path: str,
+    precision: Precision,
+    inputs: dict[str, np.ndarray],
+    names: list[str],
+    expected: np.ndarray,
+    heads: list[Head],
+) -> Parity | None:
+    """Parity figures for one graph, or None when no provider here can run it (fp16 on CPU)."""
+    providers = providers_for(precision)
+    try:
+        session = ort.InferenceSession(graph_path, providers=providers)
+        actual = session.run(["logits"], {name: inputs[name] for name in names})[0]
+    except Exception:  # ORT reports missing kernels as generic runtime errors
+        if precision == "fp16":
+            return None
+        raise
+    valid = inputs["attention_mask"].astype(bool)
+    diff = float(np.abs(actual.astype(np.float32) - expected)[valid].max())
+    agreements = [
+        (actual[..., head.logit_slice].argmax(-1) == expected[..., head.logit_slice].argmax(-1))[
+            valid
+        ]
+        for head in heads
+    ]
+    agreement = float(np.concatenate(agreements).mean())
+    passed = (
+        diff <= FP32_MAX_DIFF
+        if precision == "fp32"
+        else agreement >= REDUCED_PRECISION_MIN_AGREEMENT
+    )
+    return Parity(
+        checked_on=providers[0],
+        max_abs_logit_diff=diff,
+        label_agreement=agreement,
+        tokens_compared=int(valid.sum()),
+        passed=passed,
+    )

@@ -1,0 +1,165 @@
+"""Checkpoint folder -> bundle folder, end to end."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+from biotag.bundle import TOKENIZER_FILE, Graph, Manifest, Precision, write_manifest
+from biotag.export.checkpoint import CheckpointInfo, inspect_checkpoint
+from biotag.export.errors import ExportError
+
+ALL_PRECISIONS: tuple[Precision, ...] = ("fp32", "int8", "fp16")
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    manifest: Manifest
+    failed: dict[str, str]  # precision -> why it was left out of the bundle
+
+
+def _tool_versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+    import tokenizers
+    import torch
+    import transformers
+
+    modules = (onnx, onnxruntime, tokenizers, torch, transformers)
+    return {"biotag": version("biotag")} | {m.__name__: str(m.__version__) for m in modules}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _load(info: CheckpointInfo):  # noqa: ANN202 - transformers types are imported lazily
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(info.path))
+    except Exception as exc:  # transformers raises many types for missing/broken tokenizers
+        raise ExportError(f"cannot load a tokenizer from {info.path}: {exc}") from exc
+    if not tokenizer.is_fast:
+        raise ExportError(
+            f"{info.path} has only a slow tokenizer; biotag needs a fast one (tokenizer.json) "
+            "for character offsets"
+        )
+    try:
+        model = AutoModelForTokenClassification.from_pretrained(
+            str(info.path), attn_implementation="eager"
+        )
+    except Exception as exc:
+        raise ExportError(f"cannot load the model from {info.path}: {exc}") from exc
+    return model.eval(), tokenizer
+
+
+def _max_length(tokenizer: object, config: dict) -> int:
+    positions = int(config.get("max_position_embeddings", 512))
+    declared = int(getattr(tokenizer, "model_max_length", positions) or positions)
+    return min(positions, declared) if declared < 1_000_000 else positions
+
+
+def _lowercases(tokenizer: object) -> bool:
+    normalizer = tokenizer.backend_tokenizer.normalizer  # type: ignore[attr-defined]
+    return normalizer is not None and normalizer.normalize_str("Ab") == "ab"
+
+
+def export_bundle(
+    checkpoint: Path,
+    output_dir: Path,
+    name: str | None = None,
+    precisions: Sequence[Precision] = ALL_PRECISIONS,
+    progress: Progress = lambda _: None,
+) -> ExportResult:
+    """Write a bundle; variants failing parity are left out and reported in ``failed``.
+
+    The bundle is assembled in a temporary folder and moved into place at the end, so a
+    failed export never leaves a half-written bundle behind.
+    """
+    from biotag.export import graphs, parity
+
+    name = name or output_dir.name
+    info = inspect_checkpoint(checkpoint, default_name=name)
+    progress(f"loading {info.architecture} from {checkpoint}")
+    model, tokenizer = _load(info)
+    config = model.config
+    max_length = _max_length(tokenizer, info.config)
+
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
+    try:
+        raw = staging / "raw.onnx"
+        progress("exporting to ONNX")
+        input_names = graphs.export_fp32(model, raw)
+        progress("fusing with the ONNX Runtime transformer optimizer")
+        fp32 = staging / "model.fp32.onnx"
+        fusion = graphs.optimize(raw, fp32, config.num_attention_heads, config.hidden_size)
+        raw.unlink()
+        builders = {"int8": graphs.to_int8, "fp16": graphs.to_fp16}
+        files: dict[Precision, Path] = {"fp32": fp32}
+        for precision in precisions:
+            if precision != "fp32":
+                progress(f"building the {precision} variant")
+                files[precision] = staging / f"model.{precision}.onnx"
+                builders[precision](fp32, files[precision])
+
+        progress("checking parity against the framework model")
+        inputs = parity.reference_inputs(tokenizer, max_length)
+        expected = parity.reference_logits(model, inputs, input_names)
+        graph_entries: dict[Precision, Graph] = {}
+        failed: dict[str, str] = {}
+        for precision, path in files.items():
+            figures = parity.check_graph(
+                str(path), precision, inputs, input_names, expected, info.heads
+            )
+            if figures is not None and not figures.passed:
+                failed[precision] = (
+                    f"max |Δlogit| {figures.max_abs_logit_diff:.2e}, "
+                    f"label agreement {figures.label_agreement:.2%}"
+                )
+            if precision == "fp32" and "fp32" in failed:
+                raise ExportError(f"the fp32 graph does not match the model: {failed['fp32']}")
+            if precision not in precisions or precision in failed:
+                path.unlink()
+                continue
+            graph_entries[precision] = Graph(
+                file=path.name,
+                precision=precision,
+                bytes=path.stat().st_size,
+                sha256=_sha256(path),
+                batch_invariant=precision != "int8",
+                parity=figures,
+            )
+        if not graph_entries:
+            raise ExportError(f"no variant passed its parity check: {failed}")
+
+        tokenizer.save_pretrained(str(staging))
+        if not (staging / TOKENIZER_FILE).is_file():
+            tokenizer.backend_tokenizer.save(str(staging / TOKENIZER_FILE))
+        manifest = Manifest(
+            name=name,
+            architecture=info.architecture,
+            model_type=info.model_type,
+            heads=info.heads,
+            max_length=max_length,
+            lowercase=_lowercases(tokenizer),
+            pad_token_id=int(tokenizer.pad_token_id or 0),
+            graphs=graph_entries,
+            source_checkpoint_sha256=info.sha256,
+            versions=_tool_versions(),
+            fusion=fusion,
+        )
+        write_manifest(staging, manifest)
+        if output_dir.exists():
+            shutil.rmtree(output_dir)
+        staging.rename(output_dir)
+        return ExportResult(manifest=manifest, failed=failed)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

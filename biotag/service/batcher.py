@@ -1,0 +1,180 @@
+"""Async micro-batching of sequences under a token budget. Knows nothing of HTTP or text.
+
+Callers submit sequences and await futures. One task owns the queue: it waits from the first
+queued item for at most ``max_wait`` (or until a batch is full), takes the oldest item plus the
+items closest to it in length that fit the padded token budget, and runs the batch in a worker
+thread. Cancelled items are dropped before they run; a failing batch fails only its own items.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+RunBatch = Callable[[list[np.ndarray]], list[np.ndarray]]
+
+
+class QueueFullError(Exception):
+    """The queue cannot take the submitted sequences now; try again later."""
+
+
+class BatcherStoppedError(Exception):
+    """The batcher shut down before the sequence ran."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchStats:
+    size: int
+    padded_tokens: int
+    real_tokens: int
+    inference_seconds: float
+    queue_waits: list[float]
+
+
+class BatchObserver(Protocol):
+    def on_batch(self, stats: BatchStats) -> None: ...
+
+    def on_queue_depth(self, depth: int) -> None: ...
+
+
+@dataclass(slots=True)
+class _Item:
+    sequence: np.ndarray
+    future: asyncio.Future[np.ndarray]
+    enqueued: float = field(default_factory=time.monotonic)
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    max_batch_tokens: int
+    max_batch_size: int
+    max_wait_s: float
+    max_queue: int
+
+
+def select_batch(lengths: list[int], limits: BatchLimits) -> list[int]:
+    """Indices (into arrival order) of the next batch: the oldest item, then the nearest in length.
+
+    The padded cost of a batch is its longest sequence times its size; an item longer than the
+    whole budget still runs, alone.
+    """
+    anchor = lengths[0]
+    chosen = [0]
+    longest = anchor
+    for index in sorted(range(1, len(lengths)), key=lambda i: abs(lengths[i] - anchor)):
+        if len(chosen) >= limits.max_batch_size:
+            break
+        candidate_longest = max(longest, lengths[index])
+        if candidate_longest * (len(chosen) + 1) <= limits.max_batch_tokens:
+            chosen.append(index)
+            longest = candidate_longest
+    return sorted(chosen)
+
+
+class Batcher:
+    def __init__(self, run_batch: RunBatch, limits: BatchLimits, observer: BatchObserver) -> None:
+        self._run_batch = run_batch
+        self._limits = limits
+        self._observer = observer
+        self._pending: deque[_Item] = deque()
+        self._arrived = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="biotag-infer")
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def depth(self) -> int:
+        return len(self._pending)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="biotag-batcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        while self._pending:
+            item = self._pending.popleft()
+            if not item.future.done():
+                item.future.set_exception(BatcherStoppedError())
+        self._executor.shutdown(wait=True)
+
+    def submit(self, sequences: list[np.ndarray]) -> list[asyncio.Future[np.ndarray]]:
+        """Queue all sequences or none (QueueFullError): a request is never half-admitted."""
+        if len(self._pending) + len(sequences) > self._limits.max_queue:
+            raise QueueFullError
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[np.ndarray]] = []
+        for sequence in sequences:
+            future: asyncio.Future[np.ndarray] = loop.create_future()
+            self._pending.append(_Item(sequence, future))
+            futures.append(future)
+        self._observer.on_queue_depth(len(self._pending))
+        self._arrived.set()
+        return futures
+
+    def _drop_cancelled(self) -> None:
+        if any(item.future.done() for item in self._pending):
+            self._pending = deque(item for item in self._pending if not item.future.done())
+
+    def _is_full(self) -> bool:
+        if len(self._pending) >= self._limits.max_batch_size:
+            return True
+        longest = max(len(item.sequence) for item in self._pending)
+        return longest * len(self._pending) >= self._limits.max_batch_tokens
+
+    async def _wait_for_batch(self) -> None:
+        while True:
+            self._drop_cancelled()
+            if not self._pending:
+                self._arrived.clear()
+                await self._arrived.wait()
+                continue
+            remaining = self._pending[0].enqueued + self._limits.max_wait_s - time.monotonic()
+            if remaining <= 0 or self._is_full():
+                return
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wait_for_batch()
+            pending = list(self._pending)
+            chosen = select_batch([len(item.sequence) for item in pending], self._limits)
+            chosen_set = set(chosen)
+            batch = [pending[i] for i in chosen]
+            self._pending = deque(item for i, item in enumerate(pending) if i not in chosen_set)
+            self._observer.on_queue_depth(len(self._pending))
+            started = time.monotonic()
+            sequences = [item.sequence for item in batch]
+            try:
+                results = await loop.run_in_executor(self._executor, self._run_batch, sequences)
+            except Exception as exc:  # one failing batch must not stop the loop
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+                continue
+            finished = time.monotonic()
+            for item, result in zip(batch, results, strict=True):
+                if not item.future.done():
+                    item.future.set_result(result)
+            lengths = [len(s) for s in sequences]
+            self._observer.on_batch(
+                BatchStats(
+                    size=len(batch),
+                    padded_tokens=max(lengths) * len(lengths),
+                    real_tokens=sum(lengths),
+                    inference_seconds=finished - started,
+                    queue_waits=[started - item.enqueued for item in batch],
+                )
+            )

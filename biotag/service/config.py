@@ -1,0 +1,93 @@
+"""All service settings, in one class; every field can be set from the environment (BIOTAG_*)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+
+
+class Settings(BaseSettings):
+    """Service configuration. Environment variable = ``BIOTAG_`` + the field name in capitals."""
+
+    model_config = SettingsConfigDict(env_prefix="BIOTAG_", frozen=True, extra="ignore")
+
+    models_dir: Path = Field(
+        default=REPO_MODELS_DIR,
+        description="Folder whose sub-folders holding a bundle.json are served, one bundle each.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `biotag serve` listens on.")
+    port: int = Field(
+        default=8000, ge=1, le=65535, description="TCP port `biotag serve` listens on."
+    )
+    execution_provider: Literal["auto", "cuda", "cpu"] = Field(
+        default="auto",
+        description="ONNX Runtime provider: `cuda` requires CUDAExecutionProvider, `auto` uses it "
+        "when available and falls back to the CPU.",
+    )
+    cpu_precision: Literal["fp32", "int8"] = Field(
+        default="fp32",
+        description="Graph variant run on the CPU. fp32 is batch-independent; int8 (dynamic "
+        "quantization) is run one sequence at a time so results stay batch-independent.",
+    )
+    cuda_precision: Literal["fp16", "fp32"] = Field(
+        default="fp16", description="Graph variant run on CUDA (falls back to fp32 if absent)."
+    )
+    cuda_device_id: int = Field(default=0, ge=0, description="CUDA device ordinal.")
+    max_batch_tokens: int = Field(
+        default=16384,
+        ge=64,
+        description="Token budget of one batch, counted padded (longest sequence x sequences).",
+    )
+    max_batch_size: int = Field(default=64, ge=1, description="Most sequences in one batch.")
+    max_wait_ms: float = Field(
+        default=2.0,
+        ge=0.0,
+        description="How long the batcher waits after the first queued window for more to join.",
+    )
+    max_queue_windows: int = Field(
+        default=4096,
+        ge=1,
+        description="Windows waiting per bundle before requests are refused with 503.",
+    )
+    max_documents: int = Field(default=64, ge=1, description="Most documents in one request.")
+    max_document_chars: int = Field(
+        default=200_000, ge=1, description="Most characters (code points) in one document."
+    )
+    max_request_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="Largest request body accepted, in bytes."
+    )
+    window_tokens: int | None = Field(
+        default=None,
+        ge=8,
+        description="Tokens per window including special tokens; default: the bundle's max length.",
+    )
+    window_stride: int = Field(
+        default=64,
+        ge=0,
+        description="Tokens shared by consecutive windows of a long document (context at seams).",
+    )
+    intra_op_threads: int = Field(
+        default=0, ge=0, description="ONNX Runtime intra-op threads per session; 0 = all cores."
+    )
+    retry_after_s: int = Field(
+        default=1, ge=1, description="Retry-After seconds sent with 503 answers when overloaded."
+    )
+    shutdown_timeout_s: float = Field(
+        default=30.0,
+        ge=0.0,
+        description="Graceful shutdown: how long in-flight requests may drain.",
+    )
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        default="info", description="Log level of the service and uvicorn."
+    )
+
+    @model_validator(mode="after")
+    def _stride_fits_window(self) -> Settings:
+        if self.window_tokens is not None and self.window_stride >= self.window_tokens // 2:
+            raise ValueError("window_stride must be below half of window_tokens")
+        return self

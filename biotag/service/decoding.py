@@ -1,0 +1,156 @@
+"""Token probabilities -> word labels -> scored entity spans with exact character offsets.
+
+Pure functions over numpy arrays. Word boundaries come from the text and the tokenizer's
+offsets, never from sub-word markers (``##`` does not exist in SentencePiece): a word is a run
+of letters, digits and combining marks, or any other single non-space character, which is how
+biomedical corpora and BERT's basic tokenizer split text. A word takes the label of the first
+token covering its first character.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from biotag.labels import parse_label
+
+_WORD = re.compile(
+    r"(?:[^\W_]|[\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u0610-\u061a\u064b-\u065f"
+    r"\u0900-\u0903\u093a-\u094f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f])+"
+    r"|[^\s]",
+)
+_TAG_CODES = {"O": 0, "B": 1, "I": 2, "E": 3, "S": 4}
+OUT, BEGIN, INSIDE, END, SINGLE = range(5)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    start: int
+    end: int
+    entity_type: str
+    score: float
+
+
+@dataclass(frozen=True)
+class LabelTable:
+    """A head's labels in array form: tag code and entity-type index per label column."""
+
+    tags: np.ndarray  # (labels,) int, OUT/BEGIN/INSIDE/END/SINGLE
+    type_index: np.ndarray  # (labels,) int, -1 for O
+    type_names: tuple[str, ...]
+    type_projection: np.ndarray  # (labels, types) float32, sums label probabilities per type
+
+    @classmethod
+    def from_labels(cls, labels: list[str]) -> LabelTable:
+        parsed = [parse_label(label) for label in labels]
+        names = tuple(dict.fromkeys(p.entity_type for p in parsed if p.entity_type))
+        type_index = np.array([names.index(p.entity_type) if p.entity_type else -1 for p in parsed])
+        projection = np.zeros((len(labels), len(names)), dtype=np.float32)
+        for column, index in enumerate(type_index):
+            if index >= 0:
+                projection[column, index] = 1.0
+        tags = np.array([_TAG_CODES[p.tag] for p in parsed])
+        return cls(tags=tags, type_index=type_index, type_names=names, type_projection=projection)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted, dtype=np.float32)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def segment_words(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive) character offsets of the words of ``text``."""
+    bounds = [match.span() for match in _WORD.finditer(text)]
+    if not bounds:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    array = np.asarray(bounds, dtype=np.int64)
+    return array[:, 0], array[:, 1]
+
+
+def first_token_of_words(word_starts: np.ndarray, token_offsets: np.ndarray) -> np.ndarray:
+    """Index of the first token covering each word's first character, -1 where none does.
+
+    ``token_offsets`` (tokens, 2) are in text order; zero-width tokens are ignored. Several
+    tokens can share one character span (a ligature expanded by normalisation): the first wins.
+    """
+    if len(token_offsets) == 0 or len(word_starts) == 0:
+        return np.full(len(word_starts), -1, dtype=np.int64)
+    starts, ends = token_offsets[:, 0], token_offsets[:, 1]
+    real = np.flatnonzero(ends > starts)
+    if len(real) == 0:
+        return np.full(len(word_starts), -1, dtype=np.int64)
+    real_starts, real_ends = starts[real], ends[real]
+    position = np.searchsorted(real_starts, word_starts, side="right") - 1
+    position = np.maximum(position, 0)
+    # step back to the first token with the same start (shared spans)
+    position = np.searchsorted(real_starts, real_starts[position], side="left")
+    covered = (real_starts[position] <= word_starts) & (word_starts < real_ends[position])
+    return np.where(covered, real[position], -1)
+
+
+def _entity_runs(tags: np.ndarray, types: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) word positions of entities, repairing invalid sequences.
+
+    An I- (or E-) that does not continue an entity of its type opens a new one; a B- always
+    opens one; an E- or S- closes it.
+    """
+    runs: list[tuple[int, int]] = []
+    open_first = -1
+    open_type = -1
+    previous = -2
+    for position in np.flatnonzero(tags != OUT).tolist():
+        tag, entity_type = int(tags[position]), int(types[position])
+        continues = (
+            open_first >= 0
+            and previous == position - 1
+            and entity_type == open_type
+            and tag in (INSIDE, END)
+        )
+        if not continues:
+            if open_first >= 0:
+                runs.append((open_first, previous))
+            open_first, open_type = position, entity_type
+        previous = position
+        if tag in (END, SINGLE):
+            runs.append((open_first, position))
+            open_first = -1
+    if open_first >= 0:
+        runs.append((open_first, previous))
+    return runs
+
+
+def decode_spans(
+    text: str, token_offsets: np.ndarray, probabilities: np.ndarray, table: LabelTable
+) -> list[Span]:
+    """Entities of one document from its tokens' label probabilities (tokens, labels).
+
+    The score of an entity is the mean, over its words, of the probability of its type
+    (summed over that type's B/I/E/S labels).
+    """
+    word_starts, word_ends = segment_words(text)
+    first_tokens = first_token_of_words(word_starts, token_offsets)
+    covered = first_tokens >= 0
+    word_starts, word_ends = word_starts[covered], word_ends[covered]
+    word_probabilities = probabilities[first_tokens[covered]]
+    if len(word_probabilities) == 0:
+        return []
+    labels = word_probabilities.argmax(axis=-1)
+    types = table.type_index[labels]
+    type_probabilities = word_probabilities @ table.type_projection
+    spans = []
+    for first, last in _entity_runs(table.tags[labels], types):
+        entity_type = int(types[first])
+        score = float(type_probabilities[first : last + 1, entity_type].mean())
+        spans.append(
+            Span(
+                start=int(word_starts[first]),
+                end=int(word_ends[last]),
+                entity_type=table.type_names[entity_type],
+                score=min(1.0, max(0.0, score)),
+            )
+        )
+    return spans

@@ -1,0 +1,113 @@
+"""One ONNX Runtime session: provider choice, padding, I/O binding, warm-up. Knows no text."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import onnxruntime as ort
+
+Provider = Literal["cuda", "cpu"]
+_ORT_PROVIDER = {"cuda": "CUDAExecutionProvider", "cpu": "CPUExecutionProvider"}
+logger = logging.getLogger(__name__)
+
+
+class EngineError(RuntimeError):
+    """The session cannot be created or run on the requested provider."""
+
+
+def cuda_available() -> bool:
+    return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    provider: Provider
+    intra_op_threads: int = 0
+    cuda_device_id: int = 0
+
+
+class Engine:
+    """Runs padded batches of token-id sequences and returns per-token logits.
+
+    When the graph is not batch-invariant (dynamic int8 quantization scales activations over
+    the whole batch tensor), sequences are run one at a time, unpadded, so that a sequence's
+    result never depends on what else was queued with it.
+    """
+
+    def __init__(
+        self, graph: Path, options: EngineOptions, pad_id: int, batch_invariant: bool
+    ) -> None:
+        session_options = ort.SessionOptions()
+        session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session_options.intra_op_num_threads = options.intra_op_threads
+        session_options.inter_op_num_threads = 1
+        session_options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        session_options.log_severity_level = 3
+        providers: list[str | tuple[str, dict[str, object]]]
+        if options.provider == "cuda":
+            providers = [
+                (
+                    "CUDAExecutionProvider",
+                    {
+                        "device_id": options.cuda_device_id,
+                        # grow the arena by what is asked, not in powers of two: varying
+                        # shapes would otherwise ratchet GPU memory up
+                        "arena_extend_strategy": "kSameAsRequested",
+                    },
+                ),
+                "CPUExecutionProvider",
+            ]
+        else:
+            providers = ["CPUExecutionProvider"]
+        try:
+            self._session = ort.InferenceSession(str(graph), session_options, providers=providers)
+        except Exception as exc:  # ORT raises its own exception types without a common base
+            raise EngineError(f"cannot load {graph.name} on {options.provider}: {exc}") from exc
+        active = self._session.get_providers()[0]
+        if active != _ORT_PROVIDER[options.provider]:
+            raise EngineError(
+                f"{graph.name}: asked for {options.provider}, ONNX Runtime chose {active}"
+            )
+        self.provider = options.provider
+        self._device_id = options.cuda_device_id
+        self._input_names = {i.name for i in self._session.get_inputs()}
+        self._pad_id = pad_id
+        self.batch_invariant = batch_invariant
+
+    def run(self, sequences: list[np.ndarray]) -> list[np.ndarray]:
+        """Logits (length, labels) for each int64 sequence, special tokens included."""
+        if not self.batch_invariant:
+            return [self._run_padded([sequence])[0] for sequence in sequences]
+        return self._run_padded(sequences)
+
+    def _run_padded(self, sequences: list[np.ndarray]) -> list[np.ndarray]:
+        lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+        width = int(lengths.max())
+        input_ids = np.full((len(sequences), width), self._pad_id, dtype=np.int64)
+        for row, sequence in enumerate(sequences):
+            input_ids[row, : len(sequence)] = sequence
+        attention_mask = (np.arange(width)[None, :] < lengths[:, None]).astype(np.int64)
+        feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(input_ids)
+        logits = self._forward(feeds)
+        return [logits[row, :length] for row, length in enumerate(lengths.tolist())]
+
+    def _forward(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        if self.provider == "cpu":
+            return self._session.run(["logits"], feeds)[0]
+        binding = self._session.io_binding()
+        for name, array in feeds.items():
+            binding.bind_cpu_input(name, array)
+        binding.bind_output("logits", "cuda", self._device_id)
+        self._session.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()[0]
+
+    def warm_up(self, rows: int, length: int) -> None:
+        """Run the largest batch shape once so the first request does not pay for allocation."""
+        sequence = np.full(length, self._pad_id, dtype=np.int64)
+        self.run([sequence] * (rows if self.batch_invariant else 1))

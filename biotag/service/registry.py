@@ -1,0 +1,134 @@
+"""Find bundles under the models folder and turn each into a tokenizer, an engine and heads."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from biotag.bundle import MANIFEST_FILE, Head, Manifest, Precision, read_manifest
+from biotag.service.chunking import DocumentTokenizer
+from biotag.service.config import Settings
+from biotag.service.decoding import LabelTable
+from biotag.service.engine import Engine, EngineError, EngineOptions, Provider, cuda_available
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServedHead:
+    head: Head
+    table: LabelTable
+
+
+@dataclass
+class LoadedBundle:
+    directory: Path
+    manifest: Manifest
+    tokenizer: DocumentTokenizer
+    tokenizer_key: str  # equal keys = identical tokenizers, so documents are encoded once
+    engine: Engine
+    precision: Precision
+    window_tokens: int
+    window_stride: int
+    heads: dict[str, ServedHead]
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def window_capacity(self) -> int:
+        return self.window_tokens - self.tokenizer.special_count
+
+
+@dataclass
+class Registry:
+    bundles: dict[str, LoadedBundle] = field(default_factory=dict)  # bundle name -> bundle
+    models: dict[str, LoadedBundle] = field(default_factory=dict)  # model (head) name -> bundle
+    errors: dict[str, str] = field(default_factory=dict)  # bundle folder -> why it is not served
+
+
+def choose_provider(settings: Settings) -> Provider:
+    if settings.execution_provider == "cuda":
+        if not cuda_available():
+            raise EngineError(
+                "BIOTAG_EXECUTION_PROVIDER=cuda but ONNX Runtime has no CUDA provider"
+            )
+        return "cuda"
+    if settings.execution_provider == "auto" and cuda_available():
+        return "cuda"
+    return "cpu"
+
+
+def choose_precision(manifest: Manifest, provider: Provider, settings: Settings) -> Precision:
+    wanted = settings.cuda_precision if provider == "cuda" else settings.cpu_precision
+    if wanted in manifest.graphs:
+        return wanted
+    if "fp32" in manifest.graphs:
+        return "fp32"
+    raise EngineError(f"bundle has no {wanted} or fp32 graph (has {sorted(manifest.graphs)})")
+
+
+def load_bundle(directory: Path, settings: Settings, provider: Provider) -> LoadedBundle:
+    manifest = read_manifest(directory)
+    precision = choose_precision(manifest, provider, settings)
+    graph = manifest.graphs[precision]
+    tokenizer_file = directory / manifest.tokenizer
+    tokenizer = DocumentTokenizer.from_file(tokenizer_file)
+    engine = Engine(
+        directory / graph.file,
+        EngineOptions(provider, settings.intra_op_threads, settings.cuda_device_id),
+        pad_id=manifest.pad_token_id,
+        batch_invariant=graph.batch_invariant,
+    )
+    window_tokens = min(settings.window_tokens or manifest.max_length, manifest.max_length)
+    stride = min(settings.window_stride, (window_tokens - tokenizer.special_count) // 2 - 1)
+    return LoadedBundle(
+        directory=directory,
+        manifest=manifest,
+        tokenizer=tokenizer,
+        tokenizer_key=hashlib.sha256(tokenizer_file.read_bytes()).hexdigest(),
+        engine=engine,
+        precision=precision,
+        window_tokens=window_tokens,
+        window_stride=max(0, stride),
+        heads={
+            head.name: ServedHead(head, LabelTable.from_labels(head.labels))
+            for head in manifest.heads
+        },
+    )
+
+
+def load_registry(settings: Settings) -> Registry:
+    """Load every bundle folder; a broken one is recorded in ``errors`` and the rest still load."""
+    registry = Registry()
+    root = settings.models_dir
+    if not root.is_dir():
+        registry.errors[str(root)] = "models folder does not exist"
+        return registry
+    try:
+        provider = choose_provider(settings)
+    except EngineError as exc:
+        registry.errors[str(root)] = str(exc)
+        return registry
+    for directory in sorted(p for p in root.iterdir() if (p / MANIFEST_FILE).is_file()):
+        try:
+            bundle = load_bundle(directory, settings, provider)
+        except Exception as exc:  # any broken bundle: report it, keep serving the others
+            registry.errors[directory.name] = f"{type(exc).__name__}: {exc}"
+            logger.error("bundle %s not served: %s", directory.name, exc)
+            continue
+        clashes = (set(bundle.heads) & set(registry.models)) | (
+            {bundle.name} & set(registry.bundles)
+        )
+        if clashes:
+            registry.errors[directory.name] = f"model names already served: {sorted(clashes)}"
+            continue
+        registry.bundles[bundle.name] = bundle
+        for model_name in bundle.heads:
+            registry.models[model_name] = bundle
+    if not registry.bundles and not registry.errors:
+        registry.errors[str(root)] = "no bundle folders (with a bundle.json) found"
+    return registry

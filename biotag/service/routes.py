@@ -1,0 +1,170 @@
+"""HTTP routes: validate, hand over to the tagger, format. No batching, no decoding here."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+
+from biotag.service.batcher import QueueFullError
+from biotag.service.errors import ApiError, ErrorCode
+from biotag.service.schemas import ErrorResponse, TagRequest, TagResponse
+from biotag.service.state import ServiceState, StateDep
+from biotag.service.tagging import Entity, UnknownModelError
+
+router = APIRouter()
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse} for status in (404, 413, 422, 503)
+}
+
+
+def _json(payload: object, status_code: int = 200) -> Response:
+    return Response(orjson.dumps(payload), status_code=status_code, media_type="application/json")
+
+
+def _check_limits(state: ServiceState, body: TagRequest) -> list[str]:
+    settings = state.settings
+    documents = body.resolved_documents()
+    if len(documents) > settings.max_documents:
+        state.metrics.rejections.labels("too_many_documents").inc()
+        raise ApiError(
+            ErrorCode.TOO_MANY_DOCUMENTS,
+            f"{len(documents)} documents; at most {settings.max_documents} per request",
+        )
+    for index, document in enumerate(documents):
+        if len(document.text) > settings.max_document_chars:
+            state.metrics.rejections.labels("document_too_large").inc()
+            raise ApiError(
+                ErrorCode.DOCUMENT_TOO_LARGE,
+                f"document {index} has {len(document.text)} characters; "
+                f"at most {settings.max_document_chars}",
+            )
+    return [document.text for document in documents]
+
+
+async def _client_gone(request: Request) -> None:
+    """Returns when the client disconnects (the body has been read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _tag_unless_disconnected(
+    state: ServiceState, request: Request, texts: list[str], models: list[str] | None
+) -> list[list[Entity]] | None:
+    assert state.tagger is not None
+    work = asyncio.ensure_future(state.tagger.tag(texts, models))
+    watcher = asyncio.ensure_future(_client_gone(request))
+    try:
+        await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if not work.done():
+        work.cancel()  # its queued windows are dropped before they run
+        return None
+    try:
+        return work.result()
+    except UnknownModelError as exc:
+        state.metrics.rejections.labels("unknown_model").inc()
+        raise ApiError(ErrorCode.UNKNOWN_MODEL, str(exc)) from exc
+    except QueueFullError as exc:
+        state.metrics.rejections.labels("queue_full").inc()
+        raise ApiError(
+            ErrorCode.QUEUE_FULL,
+            "the service is at capacity; retry shortly",
+            retry_after_s=state.settings.retry_after_s,
+        ) from exc
+
+
+@router.post("/tag", response_model=TagResponse, responses=_ERRORS)
+async def tag(body: TagRequest, request: Request, state: StateDep) -> Response:
+    """Tag documents with the requested models (all served models by default)."""
+    texts = _check_limits(state, body)
+    if state.tagger is None or not state.registry.models:
+        state.metrics.rejections.labels("not_ready").inc()
+        raise ApiError(
+            ErrorCode.NOT_READY, "no model is loaded", retry_after_s=state.settings.retry_after_s
+        )
+    results = await _tag_unless_disconnected(state, request, texts, body.models)
+    if results is None:
+        return Response(status_code=499)  # nobody is listening; uvicorn drops it
+    documents = body.resolved_documents()
+    entity_counts: collections.Counter[tuple[str, str]] = collections.Counter()
+    payload = []
+    for index, (document, entities) in enumerate(zip(documents, results, strict=True)):
+        entity_counts.update((e.model, e.type) for e in entities)
+        payload.append(
+            {
+                "id": document.id if document.id is not None else str(index),
+                "entities": [
+                    {
+                        "start": e.start,
+                        "end": e.end,
+                        "text": e.text,
+                        "type": e.type,
+                        "score": e.score,
+                        "model": e.model,
+                    }
+                    for e in entities
+                ],
+            }
+        )
+    state.metrics.documents.inc(len(documents))
+    for (model, entity_type), count in entity_counts.items():
+        state.metrics.entities.labels(model, entity_type).inc(count)
+    models = state.tagger.resolve(body.models) if state.tagger else {}
+    return _json({"documents": payload, "models": [m for names in models.values() for m in names]})
+
+
+@router.get("/models")
+async def list_models(state: StateDep) -> Response:
+    """Served models: one per head of each loaded bundle."""
+    models = []
+    for name, bundle in sorted(state.registry.models.items()):
+        head = bundle.heads[name].head
+        models.append(
+            {
+                "name": name,
+                "bundle": bundle.name,
+                "entity_types": head.entity_types,
+                "labels": head.labels,
+                "scheme": head.scheme.value,
+                "precision": bundle.precision,
+                "provider": bundle.engine.provider,
+                "max_length": bundle.manifest.max_length,
+                "window_tokens": bundle.window_tokens,
+                "architecture": bundle.manifest.architecture,
+                "evaluation": bundle.manifest.evaluation.get(name, {}),
+            }
+        )
+    return _json({"models": models, "errors": state.registry.errors})
+
+
+@router.get("/healthz")
+async def healthz() -> Response:
+    """Alive: the process answers."""
+    return _json({"status": "ok"})
+
+
+@router.get("/readyz", responses={503: {"model": ErrorResponse}})
+async def readyz(state: StateDep) -> Response:
+    """Ready: every bundle loaded and warmed up."""
+    if state.ready:
+        return _json({"status": "ready", "models": sorted(state.registry.models)})
+    reasons = state.not_ready_reasons()
+    raise ApiError(
+        ErrorCode.NOT_READY,
+        "; ".join(f"{where}: {why}" for where, why in reasons.items()),
+        details=[{"where": where, "why": why} for where, why in reasons.items()],
+        retry_after_s=state.settings.retry_after_s,
+    )
+
+
+@router.get("/metrics")
+async def metrics(state: StateDep) -> Response:
+    """Prometheus text format."""
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,163 @@
+"""One request's documents -> entities of the requested models. Knows no HTTP.
+
+Each document is tokenised once per distinct tokenizer, cut into windows, run once per bundle
+(one inference serves every requested head of that bundle), and decoded per head.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import numpy as np
+
+from biotag.service.batcher import Batcher
+from biotag.service.chunking import EncodedDocument, Window, plan_windows
+from biotag.service.decoding import decode_spans, softmax
+from biotag.service.registry import LoadedBundle, Registry
+
+SCORE_DECIMALS = 4
+
+
+class UnknownModelError(LookupError):
+    def __init__(self, names: list[str], served: list[str]) -> None:
+        super().__init__(f"unknown model(s) {names}; served: {served}")
+        self.names = names
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    start: int
+    end: int
+    text: str
+    type: str
+    score: float
+    model: str
+
+
+@dataclass(frozen=True)
+class _DocumentPlan:
+    encoded: EncodedDocument
+    windows: list[Window]
+
+
+class Tagger:
+    def __init__(self, registry: Registry, batchers: dict[str, Batcher]) -> None:
+        self._registry = registry
+        self._batchers = batchers  # bundle name -> its batcher
+
+    @property
+    def model_names(self) -> list[str]:
+        return sorted(self._registry.models)
+
+    def resolve(self, requested: list[str] | None) -> dict[str, list[str]]:
+        """Bundle name -> requested model names in it (all served models when none requested)."""
+        names = list(dict.fromkeys(requested)) if requested else self.model_names
+        unknown = [name for name in names if name not in self._registry.models]
+        if unknown:
+            raise UnknownModelError(unknown, self.model_names)
+        by_bundle: dict[str, list[str]] = {}
+        for name in names:
+            by_bundle.setdefault(self._registry.models[name].name, []).append(name)
+        return by_bundle
+
+    async def tag(self, texts: list[str], models: list[str] | None) -> list[list[Entity]]:
+        """Entities per document, in document order, each list sorted by position.
+
+        Raises UnknownModelError, and QueueFullError when a bundle's queue cannot take the windows.
+        """
+        plan = self.resolve(models)
+        bundles = [self._registry.bundles[name] for name in plan]
+        encoded_by_tokenizer: dict[str, list[EncodedDocument]] = {}
+        for bundle in bundles:
+            if bundle.tokenizer_key not in encoded_by_tokenizer:
+                encoded_by_tokenizer[bundle.tokenizer_key] = await asyncio.to_thread(
+                    bundle.tokenizer.encode, texts
+                )
+        results = await asyncio.gather(
+            *(
+                self._run_bundle(
+                    bundle, plan[bundle.name], texts, encoded_by_tokenizer[bundle.tokenizer_key]
+                )
+                for bundle in bundles
+            )
+        )
+        merged: list[list[Entity]] = [[] for _ in texts]
+        for per_document in results:
+            for index, entities in enumerate(per_document):
+                merged[index].extend(entities)
+        for entities in merged:
+            entities.sort(key=lambda e: (e.start, e.end, e.model))
+        return merged
+
+    async def _run_bundle(
+        self,
+        bundle: LoadedBundle,
+        model_names: list[str],
+        texts: list[str],
+        encoded: list[EncodedDocument],
+    ) -> list[list[Entity]]:
+        plans = [
+            _DocumentPlan(
+                doc, plan_windows(len(doc.ids), bundle.window_capacity, bundle.window_stride)
+            )
+            for doc in encoded
+        ]
+        sequences = [
+            bundle.tokenizer.window_ids(p.encoded, window)
+            for p in plans
+            if len(p.encoded.ids)
+            for window in p.windows
+        ]
+        futures = self._batchers[bundle.name].submit(sequences) if sequences else []
+        window_logits = list(await asyncio.gather(*futures))
+        return await asyncio.to_thread(
+            _decode_all, bundle, model_names, texts, plans, window_logits
+        )
+
+
+def _document_logits(
+    plan: _DocumentPlan, window_logits: list[np.ndarray], prefix: int
+) -> np.ndarray:
+    """Per-token logits of a whole document, each token from the window that owns it."""
+    parts = []
+    for window, logits in zip(plan.windows, window_logits, strict=True):
+        content = logits[prefix : prefix + (window.end - window.start)]
+        parts.append(content[window.keep_start - window.start : window.keep_end - window.start])
+    return np.concatenate(parts).astype(np.float32, copy=False)
+
+
+def _decode_all(
+    bundle: LoadedBundle,
+    model_names: list[str],
+    texts: list[str],
+    plans: list[_DocumentPlan],
+    window_logits: list[np.ndarray],
+) -> list[list[Entity]]:
+    prefix = len(bundle.tokenizer.prefix_ids)
+    results: list[list[Entity]] = []
+    cursor = 0
+    for text, plan in zip(texts, plans, strict=True):
+        if len(plan.encoded.ids) == 0:
+            results.append([])
+            continue
+        count = len(plan.windows)
+        logits = _document_logits(plan, window_logits[cursor : cursor + count], prefix)
+        cursor += count
+        entities = []
+        for name in model_names:
+            served = bundle.heads[name]
+            probabilities = softmax(logits[:, served.head.logit_slice])
+            for span in decode_spans(text, plan.encoded.offsets, probabilities, served.table):
+                entities.append(
+                    Entity(
+                        start=span.start,
+                        end=span.end,
+                        text=text[span.start : span.end],
+                        type=span.entity_type,
+                        score=round(span.score, SCORE_DECIMALS),
+                        model=name,
+                    )
+                )
+        results.append(entities)
+    return results

@@ -1,0 +1,132 @@
+"""One training epoch of the multi-head model: per-head loss on its own logit slice."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch.nn import functional
+from transformers import BertForTokenClassification
+
+from models.recipe.data import IGNORE, Example, collate, length_bucketed_batches
+from models.recipe.heads import head_slices
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    loss: float
+    examples: int
+    steps: int
+    seconds: float
+    stopped_early: bool  # the --max-minutes deadline cut the epoch short
+
+    @property
+    def examples_per_second(self) -> float:
+        return self.examples / self.seconds if self.seconds else 0.0
+
+
+def multi_head_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each head on its own slice, averaged over all labelled (head, token).
+
+    ``labels`` is [batch, heads, length] with IGNORE wherever a head gets no loss, so a LINNAEUS
+    sentence moves only the species slice while a BC5CDR sentence moves disease and chemical.
+    Token-level averaging keeps one labelled word worth the same whichever head it trains;
+    corpus balance is set by sampling, not by loss weights.
+    """
+    total = logits.new_zeros(())
+    count = 0
+    for head, (start, stop) in enumerate(head_slices()):
+        target = labels[:, head, :]
+        valid = int((target != IGNORE).sum())
+        if valid == 0:
+            continue
+        total = total + functional.cross_entropy(
+            logits[:, :, start:stop].reshape(-1, stop - start),
+            target.reshape(-1),
+            ignore_index=IGNORE,
+            reduction="sum",
+        )
+        count += valid
+    return total / max(count, 1)
+
+
+def make_optimizer(
+    model: BertForTokenClassification, lr: float, weight_decay: float
+) -> torch.optim.AdamW:
+    """AdamW without decay on biases and LayerNorm weights (the usual BERT fine-tuning split)."""
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
+    for name, parameter in model.named_parameters():
+        (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(parameter)
+    groups = [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=lr)
+
+
+def train_epoch(
+    model: BertForTokenClassification,
+    examples: list[Example],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    batch_size: int,
+    rng: random.Random,
+    deadline: float | None,
+    console: Console,
+    log_every: int,
+) -> EpochStats:
+    """Train over ``examples`` once in length-bucketed batches; stop early at ``deadline``."""
+    model.train()
+    batches = length_bucketed_batches([len(e.input_ids) for e in examples], batch_size, rng)
+    began = time.monotonic()
+    loss_sum, seen, steps, stopped = 0.0, 0, 0, False
+    window_loss, window_steps = 0.0, 0
+    columns = (
+        TextColumn("train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("train", total=len(batches), loss=float("nan"))
+        for batch_indices in batches:
+            if deadline is not None and time.monotonic() > deadline:
+                stopped = True
+                break
+            tensors = collate(
+                [examples[i] for i in batch_indices], pad_id=model.config.pad_token_id or 0
+            )
+            logits = model(
+                input_ids=tensors["input_ids"], attention_mask=tensors["attention_mask"]
+            ).logits
+            loss = multi_head_loss(logits, tensors["labels"])
+            loss.backward()
+            # Clipping guards the freshly initialised classifier's first large gradients.
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            value = float(loss.detach())
+            loss_sum += value
+            window_loss += value
+            window_steps += 1
+            steps += 1
+            seen += len(batch_indices)
+            progress.update(task, advance=1, loss=loss_sum / steps)
+            if steps % log_every == 0:
+                # Plain log lines too, because rich's live bar is silent when logging to a file.
+                elapsed = time.monotonic() - began
+                console.print(
+                    f"  step {steps}/{len(batches)} loss {window_loss / window_steps:.4f} "
+                    f"lr {scheduler.get_last_lr()[0]:.2e} {seen / elapsed:.1f} sent/s "
+                    f"{elapsed / 60:.1f} min",
+                    highlight=False,
+                )
+                window_loss, window_steps = 0.0, 0
+    return EpochStats(loss_sum / max(steps, 1), seen, steps, time.monotonic() - began, stopped)

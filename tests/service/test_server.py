@@ -1,0 +1,202 @@
+"""The real service over HTTP (uvicorn in a subprocess): contracts a user relies on."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunningServer, start_server, stop_server
+
+pytestmark = pytest.mark.slow
+
+ABSTRACT = (
+    "Patients with Ménière disease were enrolled in BRCA1 studies. The risk of cystic fibrosis "
+    "increased among mice. Sjögren syndrome is caused by mutations in p53. We studied "
+    "Duchenne muscular dystrophy and breast cancer in children."
+)
+OTHER_TEXTS = [
+    "Treatment of tuberculosis with insulin reduced symptoms of hepatitis.",
+    "No association between cisplatin and Crohn disease was found (p = 0.03).",
+    "",
+    "The controls group showed no signs of leukemia.",
+]
+
+
+def _tag(server: RunningServer, documents: list[dict[str, str]], **extra: object) -> dict:
+    with server.client() as client:
+        response = client.post("/tag", json={"documents": documents, **extra})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _assert_contract(text: str, entities: list[dict]) -> None:
+    previous_start = -1
+    for entity in entities:
+        assert 0 <= entity["start"] < entity["end"] <= len(text)
+        assert entity["text"] == text[entity["start"] : entity["end"]]
+        assert entity["text"] == entity["text"].strip()
+        assert 0.0 <= entity["score"] <= 1.0
+        assert entity["start"] >= previous_start
+        previous_start = entity["start"]
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("tiny-disease", {"Ménière disease", "cystic fibrosis", "breast cancer"}),
+        ("tiny-bert", {"Ménière disease", "cystic fibrosis", "Sjögren syndrome", "breast cancer"}),
+    ],
+)
+def test_tags_diseases_with_exact_offsets(
+    server: RunningServer, model: str, expected: set[str]
+) -> None:
+    body = _tag(server, [{"id": "a", "text": ABSTRACT}], models=[model])
+    entities = body["documents"][0]["entities"]
+    _assert_contract(ABSTRACT, entities)
+    assert expected <= {e["text"] for e in entities}
+    assert all(e["type"] == "Disease" and e["model"] == model for e in entities)
+
+
+def test_bare_text_and_all_models_by_default(server: RunningServer) -> None:
+    with server.client() as client:
+        body = client.post("/tag", json={"text": ABSTRACT}).json()
+    models = {e["model"] for e in body["documents"][0]["entities"]}
+    assert models == {"tiny-disease", "tiny-bert"}
+    assert sorted(body["models"]) == ["tiny-bert", "tiny-disease"]
+
+
+def test_same_entities_alone_batched_and_concurrent(server: RunningServer) -> None:
+    alone = _tag(server, [{"id": "x", "text": ABSTRACT}])["documents"][0]["entities"]
+    mixed_docs = [{"id": str(i), "text": t} for i, t in enumerate(OTHER_TEXTS)]
+    mixed_docs.insert(2, {"id": "x", "text": ABSTRACT})
+    batched = _tag(server, mixed_docs)["documents"][2]["entities"]
+    assert batched == alone
+
+    def one(index: int) -> list[dict]:
+        docs = [
+            {"id": "x", "text": ABSTRACT},
+            {"id": "y", "text": OTHER_TEXTS[index % 4] * (index + 1)},
+        ]
+        return _tag(server, docs[:: 1 if index % 2 else -1])["documents"][index % 2 == 0][
+            "entities"
+        ]
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        concurrent_results = list(pool.map(one, range(16)))
+    assert all(result == alone for result in concurrent_results)
+
+
+def test_long_document_is_tagged_to_its_end(server: RunningServer) -> None:
+    filler = "The cohort was followed for years and the controls were matched by age. " * 300
+    text = filler + "Finally, patients with Huntington disease were enrolled."
+    body = _tag(server, [{"id": "long", "text": text}], models=["tiny-disease", "tiny-bert"])
+    entities = body["documents"][0]["entities"]
+    _assert_contract(text, entities)
+    tail = [e for e in entities if e["start"] > len(filler)]
+    assert {e["model"] for e in tail if e["text"] == "Huntington disease"} == {
+        "tiny-disease",
+        "tiny-bert",
+    }
+
+
+HOSTILE = [
+    "\x00\x01\x02 control \x7f characters and NUL",
+    "astral 😀𝔘𝔫𝔦𝔠𝔬𝔡𝔢 and patients with cystic fibrosis 🧬",
+    "combining e\u0301 Me\u0301nie\u0300re disease",
+    "ligatures ﬁbrosis ﬀ ﬃ in breast cancer",
+    "RTL עברית العربية with Crohn disease",
+    "CJK 漢字かなカナ 한국어 tuberculosis",
+    "x" * 5000 + " hepatitis",
+    "crlf\r\nlines\r\n\r\nwith\tTabs and\u00a0NBSP and\u2009thin spaces",
+    "   ",
+    "\u200b\u200c\u200d zero width \ufeff BOM",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_any_unicode_gives_valid_spans(server: RunningServer, text: str) -> None:
+    body = _tag(server, [{"id": "h", "text": text}])
+    _assert_contract(text, body["documents"][0]["entities"])
+
+
+def test_whitespace_only_gives_no_entities(server: RunningServer) -> None:
+    assert _tag(server, [{"text": "  \n\t "}])["documents"][0]["entities"] == []
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "code"),
+    [
+        (b"{not json", 422, "malformed_json"),
+        (b'{"documents": [{"text": 5}]}', 422, "validation_error"),
+        (b'{"documents": [{"id": "no text"}]}', 422, "validation_error"),
+        (b'{"documents": "nope"}', 422, "validation_error"),
+        (b'{"text": "x", "models": ["../../etc/passwd"]}', 422, "validation_error"),
+        (b'{"text": "x", "models": ["no-such-model"]}', 404, "unknown_model"),
+        (
+            b'{"documents": [' + b",".join([b'{"text": "a"}'] * 65) + b"]}",
+            413,
+            "too_many_documents",
+        ),
+        (b'{"text": "' + b"a" * 200_001 + b'"}', 413, "document_too_large"),
+        (b'{"text": "' + b"a" * (9 * 1024 * 1024) + b'"}', 413, "request_too_large"),
+    ],
+)
+def test_bad_input_gets_json_4xx_and_service_stays_ready(
+    server: RunningServer, content: bytes, status: int, code: str
+) -> None:
+    with server.client() as client:
+        response = client.post(
+            "/tag", content=content, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == status
+        assert response.json()["error"]["code"] == code
+        assert response.json()["error"]["message"]
+        assert client.get("/readyz").status_code == 200
+
+
+def test_metrics_expose_requests_latency_batches_and_queue(server: RunningServer) -> None:
+    _tag(server, [{"text": ABSTRACT}])
+    with server.client() as client:
+        text = client.get("/metrics").text
+    for name in (
+        'biotag_http_requests_total{method="POST",route="/tag",status="200"}',
+        "biotag_http_request_duration_seconds_bucket",
+        "biotag_batch_size_bucket",
+        "biotag_batch_tokens_bucket",
+        "biotag_batch_padding_ratio_bucket",
+        "biotag_inference_duration_seconds_bucket",
+        'biotag_queue_depth{bundle="tiny-disease"}',
+        'biotag_entities_total{model="tiny-disease",type="Disease"}',
+        'biotag_model_info{bundle="tiny-disease",model="tiny-disease"',
+    ):
+        assert name in text, name
+
+
+def test_models_endpoint_describes_heads(server: RunningServer) -> None:
+    with server.client() as client:
+        models = {m["name"]: m for m in client.get("/models").json()["models"]}
+    assert models["tiny-disease"]["entity_types"] == ["Disease"]
+    assert models["tiny-disease"]["scheme"] == "BIO"
+    assert models["tiny-disease"]["provider"] == "cpu"
+
+
+def test_broken_bundle_keeps_service_alive_but_not_ready(
+    broken_models_dir: Path, tmp_path: Path
+) -> None:
+    running = start_server(broken_models_dir, tmp_path / "server.log")
+    try:
+        with running.client() as client:
+            deadline = time.monotonic() + 60
+            while client.get("/models").json()["models"] == [] and time.monotonic() < deadline:
+                time.sleep(0.2)
+            ready = client.get("/readyz")
+            assert ready.status_code == 503
+            assert "broken" in ready.json()["error"]["message"]
+            assert client.get("/healthz").status_code == 200
+            tagged = client.post("/tag", json={"text": ABSTRACT, "models": ["tiny-disease"]})
+            assert tagged.status_code == 200
+    finally:
+        stop_server(running)

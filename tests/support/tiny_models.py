@@ -1,0 +1,229 @@
+"""Tiny token classifiers built and trained inside the tests: no download, seconds of CPU.
+
+Both learn to tag disease names from template sentences, so their predictions are confident
+and exercise real spans: an ALBERT with an uncased, accent-stripping SentencePiece tokenizer
+trained here, and a BERT with a WordPiece tokenizer trained here.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import re
+from pathlib import Path
+
+import torch
+
+DISEASES = (
+    "breast cancer",
+    "cystic fibrosis",
+    "Ménière disease",
+    "Sjögren syndrome",
+    "Crohn disease",
+    "Duchenne muscular dystrophy",
+    "ataxia telangiectasia",
+    "Huntington disease",
+    "diabetes mellitus",
+    "tuberculosis",
+    "hepatitis",
+    "Parkinson disease",
+    "ovarian cancer",
+    "Alzheimer disease",
+    "leukemia",
+)
+FILLERS = (
+    "mice",
+    "patients",
+    "BRCA1",
+    "TNF-alpha",
+    "cisplatin",
+    "the cohort",
+    "children",
+    "controls",
+    "p53",
+    "insulin",
+)
+TEMPLATES = (
+    "Patients with {d} were enrolled in {f} studies .",
+    "The risk of {d} increased among {f} .",
+    "{d} is caused by mutations in {f} .",
+    "We studied {d} and {d2} in {f} .",
+    "No association between {f} and {d} was found ( p = 0.03 ) .",
+    "{f} levels were normal in {d} .",
+    "Treatment of {d} with {f} reduced symptoms of {d2} .",
+    "The {f} group showed no signs of {d} .",
+)
+LABELS = ["O", "B-Disease", "I-Disease"]
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text)
+
+
+def training_sentences(count: int, seed: int = 0) -> list[tuple[list[str], list[int]]]:
+    rng = random.Random(seed)
+    sentences = []
+    for _ in range(count):
+        template = rng.choice(TEMPLATES)
+        words: list[str] = []
+        tags: list[int] = []
+        for piece in template.split(" "):
+            if piece in ("{d}", "{d2}"):
+                disease = _words(rng.choice(DISEASES))
+                words += disease
+                tags += [1] + [2] * (len(disease) - 1)
+            elif piece == "{f}":
+                filler = _words(rng.choice(FILLERS))
+                words += filler
+                tags += [0] * len(filler)
+            else:
+                words.append(piece)
+                tags.append(0)
+        sentences.append((words, tags))
+    return sentences
+
+
+def render(words: list[str]) -> tuple[str, list[tuple[int, int]]]:
+    """Natural text from words (no space before closing punctuation) and each word's span."""
+    text = ""
+    spans = []
+    for word in words:
+        if text and word not in ".,;:)" and not text.endswith("("):
+            text += " "
+        spans.append((len(text), len(text) + len(word)))
+        text += word
+    return text, spans
+
+
+def corpus_text() -> list[str]:
+    return [render(words)[0] for words, _ in training_sentences(400, seed=1)]
+
+
+def _token_labels(
+    tags: list[int], spans: list[tuple[int, int]], offsets: list[tuple[int, int]]
+) -> list[int]:
+    """Every token labelled: B on a B-word's first token, I on the rest of an entity, else O."""
+    labels = []
+    seen: set[int] = set()
+    for start, end in offsets:
+        word = next((i for i, (s, e) in enumerate(spans) if s <= start < e or s < end <= e), None)
+        if end <= start or word is None:
+            labels.append(-100)
+            continue
+        tag = tags[word]
+        labels.append(2 if tag == 1 and word in seen else tag)
+        seen.add(word)
+    return labels
+
+
+def _train(model: torch.nn.Module, tokenizer: object, steps: int = 400) -> None:
+    torch.manual_seed(0)
+    # one thread: tiny matrices gain nothing from more, and OpenMP spin-waits on a busy machine
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    data = [(render(words), tags) for words, tags in training_sentences(640)]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    model.train()
+    for step in range(steps):
+        batch = data[(step * 16) % len(data) : (step * 16) % len(data) + 16]
+        encoded = tokenizer(  # type: ignore[operator]
+            [text for (text, _), _ in batch],
+            padding=True,
+            return_offsets_mapping=True,
+            return_tensors="pt",
+        )
+        offsets = encoded.pop("offset_mapping").tolist()
+        labels = torch.tensor(
+            [
+                _token_labels(tags, spans, row)
+                for ((_, spans), tags), row in zip(batch, offsets, strict=True)
+            ]
+        )
+        loss = model(**encoded, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    torch.set_num_threads(threads)
+
+
+def _label_config() -> dict[str, object]:
+    return {
+        "num_labels": len(LABELS),
+        "id2label": dict(enumerate(LABELS)),
+        "label2id": {label: i for i, label in enumerate(LABELS)},
+    }
+
+
+def build_tiny_albert(directory: Path) -> Path:
+    """ALBERT + uncased SentencePiece (lower-cases, strips accents) -> checkpoint folder."""
+    import sentencepiece as spm
+    from transformers import AlbertConfig, AlbertForTokenClassification, AlbertTokenizer
+
+    directory.mkdir(parents=True, exist_ok=True)
+    model_file = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(corpus_text()),
+        model_writer=model_file,
+        vocab_size=1000,
+        hard_vocab_limit=False,
+        model_type="bpe",
+        pad_id=0,
+        unk_id=1,
+        bos_id=-1,
+        eos_id=-1,
+        user_defined_symbols=["[CLS]", "[SEP]", "[MASK]"],
+        minloglevel=2,
+    )
+    source = directory / "sentencepiece"
+    source.mkdir(exist_ok=True)
+    (source / "spiece.model").write_bytes(model_file.getvalue())
+    # from_pretrained converts spiece.model into a fast tokenizer (the constructor alone does not)
+    tokenizer = AlbertTokenizer.from_pretrained(str(source), do_lower_case=True, keep_accents=False)
+    tokenizer.model_max_length = 512
+    config = AlbertConfig(
+        vocab_size=len(tokenizer),
+        embedding_size=64,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
+        **_label_config(),
+    )
+    torch.manual_seed(0)
+    model = AlbertForTokenClassification(config)
+    _train(model, tokenizer)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def build_tiny_bert(directory: Path) -> Path:
+    """BERT + cased WordPiece -> checkpoint folder."""
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import BertConfig, BertForTokenClassification, BertTokenizer
+
+    directory.mkdir(parents=True, exist_ok=True)
+    trainer = BertWordPieceTokenizer(lowercase=False, strip_accents=False)
+    trainer.train_from_iterator(corpus_text(), vocab_size=400, min_frequency=1)
+    trainer.save_model(str(directory))
+    tokenizer = BertTokenizer.from_pretrained(str(directory), do_lower_case=False)
+    tokenizer.model_max_length = 512
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=512,
+        **_label_config(),
+    )
+    torch.manual_seed(0)
+    model = BertForTokenClassification(config)
+    _train(model, tokenizer)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
