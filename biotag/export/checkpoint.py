@@ -13,6 +13,14 @@ from biotag.export.errors import ExportError
 from biotag.labels import LabelError, detect_scheme, entity_types
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+    "vocab.json",
+)
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,11 @@ def inspect_checkpoint(path: Path, default_name: str) -> CheckpointInfo:
         )
     if not any(p.suffix in _WEIGHT_SUFFIXES for p in path.iterdir()):
         raise ExportError(f"{path} has no weights file (*.safetensors or *.bin)")
+    if not any((path / name).is_file() for name in _TOKENIZER_FILES):
+        raise ExportError(
+            f"{path} has no tokenizer files ({', '.join(_TOKENIZER_FILES)}): save the tokenizer "
+            "with the model"
+        )
     return CheckpointInfo(
         path=path,
         architecture=token_classifiers[0],

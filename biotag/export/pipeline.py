@@ -43,7 +43,7 @@ def _load(info: CheckpointInfo):  # noqa: ANN202 - transformers types are import
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(info.path))
+        tokenizer = AutoTokenizer.from_pretrained(str(info.path), local_files_only=True)
     except Exception as exc:  # transformers raises many types for missing/broken tokenizers
         raise ExportError(f"cannot load a tokenizer from {info.path}: {exc}") from exc
     if not tokenizer.is_fast:
@@ -53,7 +53,7 @@ def _load(info: CheckpointInfo):  # noqa: ANN202 - transformers types are import
         )
     try:
         model = AutoModelForTokenClassification.from_pretrained(
-            str(info.path), attn_implementation="eager"
+            str(info.path), attn_implementation="eager", local_files_only=True
         )
     except Exception as exc:
         raise ExportError(f"cannot load the model from {info.path}: {exc}") from exc

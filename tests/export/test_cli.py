@@ -1,0 +1,73 @@
+"""`biotag export` as a user runs it: default name, one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from biotag.bundle import read_manifest
+
+pytestmark = pytest.mark.slow
+
+
+def _export(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "biotag.cli", "export", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _assert_one_line_error(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+
+
+def test_name_defaults_to_output_folder(tiny_checkpoints, tmp_path: Path) -> None:
+    result = _export(
+        str(tiny_checkpoints.albert), str(tmp_path / "out" / "tiny-disease"), "--precision", "fp32"
+    )
+    assert result.returncode == 0, result.stderr
+    manifest = read_manifest(tmp_path / "out" / "tiny-disease")
+    assert manifest.name == "tiny-disease"
+    assert set(manifest.graphs) == {"fp32"}
+    assert not (tmp_path / "out" / "tiny-disease" / "model.int8.onnx").exists()
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    _assert_one_line_error(_export(str(tmp_path / "nowhere"), str(tmp_path / "out")))
+
+
+def test_not_a_token_classifier(tiny_checkpoints, tmp_path: Path) -> None:
+    checkpoint = tmp_path / "mlm"
+    shutil.copytree(tiny_checkpoints.albert, checkpoint)
+    config = json.loads((checkpoint / "config.json").read_text())
+    config["architectures"] = ["AlbertForMaskedLM"]
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    result = _export(str(checkpoint), str(tmp_path / "out"))
+    _assert_one_line_error(result)
+    assert "token-classification" in result.stderr
+
+
+def test_checkpoint_without_a_fast_tokenizer(tiny_checkpoints, tmp_path: Path) -> None:
+    checkpoint = tmp_path / "no-tokenizer"
+    checkpoint.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tiny_checkpoints.bert / name, checkpoint / name)
+    result = _export(str(checkpoint), str(tmp_path / "out"))
+    _assert_one_line_error(result)
+    assert "tokenizer" in result.stderr
+
+
+def test_unknown_precision(tiny_checkpoints, tmp_path: Path) -> None:
+    _assert_one_line_error(
+        _export(str(tiny_checkpoints.bert), str(tmp_path / "out"), "--precision", "int4")
+    )

@@ -1,0 +1,106 @@
+"""Export: fused graphs, variants checked against PyTorch, a complete bundle."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+from biotag.bundle import read_manifest
+from biotag.export.pipeline import export_bundle
+
+pytestmark = pytest.mark.slow
+NEW_TEXTS = ["Two siblings had Huntington disease and one had leukemia.", "Ménière disease, again."]
+
+
+@pytest.mark.parametrize("bundle", ["tiny-disease", "tiny-bert"])
+def test_bundle_is_complete_and_checked(tiny_bundles_dir: Path, bundle: str) -> None:
+    directory = tiny_bundles_dir / bundle
+    manifest = read_manifest(directory)
+    assert manifest.name == bundle
+    assert (directory / "tokenizer.json").is_file()
+    assert set(manifest.graphs) == {"fp32", "int8", "fp16"}
+    for graph in manifest.graphs.values():
+        assert (directory / graph.file).stat().st_size == graph.bytes
+        assert graph.parity is not None
+        assert graph.parity.passed
+    assert manifest.graphs["fp32"].parity.max_abs_logit_diff <= 1e-4
+    assert manifest.graphs["int8"].parity.label_agreement >= 0.99
+    assert manifest.graphs["int8"].batch_invariant is False
+    (head,) = manifest.heads
+    assert (head.name, head.scheme, head.entity_types) == (bundle, "BIO", ["Disease"])
+    assert manifest.fusion.get("SkipLayerNormalization", 0) > 0
+    assert len(manifest.source_checkpoint_sha256) == 64
+    assert {"torch", "onnxruntime", "transformers"} <= set(manifest.versions)
+
+
+def test_albert_bundle_records_lowercasing_and_attention_fusion(tiny_bundles_dir: Path) -> None:
+    manifest = read_manifest(tiny_bundles_dir / "tiny-disease")
+    assert manifest.lowercase is True
+    assert manifest.fusion.get("Attention", 0) >= 1
+    assert read_manifest(tiny_bundles_dir / "tiny-bert").lowercase is False
+
+
+@pytest.mark.parametrize(("bundle", "kind"), [("tiny-disease", "albert"), ("tiny-bert", "bert")])
+def test_graphs_match_pytorch_on_unseen_text(
+    tiny_bundles_dir: Path, tiny_checkpoints, bundle: str, kind: str
+) -> None:
+    checkpoint = getattr(tiny_checkpoints, kind)
+    tokenizer = AutoTokenizer.from_pretrained(str(checkpoint))
+    model = AutoModelForTokenClassification.from_pretrained(str(checkpoint)).eval()
+    encoded = tokenizer(NEW_TEXTS, padding=True, return_tensors="np")
+    with torch.inference_mode():
+        expected = model(**{k: torch.from_numpy(v) for k, v in encoded.items()}).logits.numpy()
+    valid = encoded["attention_mask"].astype(bool)
+    manifest = read_manifest(tiny_bundles_dir / bundle)
+    for precision, graph in manifest.graphs.items():
+        session = ort.InferenceSession(
+            str(tiny_bundles_dir / bundle / graph.file), providers=["CPUExecutionProvider"]
+        )
+        names = {i.name for i in session.get_inputs()}
+        feeds = {k: v.astype(np.int64) for k, v in encoded.items() if k in names}
+        if "token_type_ids" in names:
+            feeds["token_type_ids"] = np.zeros_like(feeds["input_ids"])
+        actual = session.run(["logits"], feeds)[0]
+        agreement = (actual.argmax(-1) == expected.argmax(-1))[valid].mean()
+        if precision == "fp32":
+            assert np.abs(actual - expected)[valid].max() <= 1e-3
+        assert agreement >= 0.98, precision
+
+
+def test_multi_head_checkpoint_exports_one_graph_with_sliced_heads(
+    tiny_checkpoints, tmp_path: Path
+) -> None:
+    checkpoint = tmp_path / "two-heads"
+    shutil.copytree(tiny_checkpoints.bert, checkpoint)
+    model = AutoModelForTokenClassification.from_pretrained(str(checkpoint))
+    classifier = model.classifier
+    doubled = torch.nn.Linear(classifier.in_features, 6)
+    with torch.no_grad():
+        doubled.weight.copy_(torch.cat([classifier.weight, classifier.weight]))
+        doubled.bias.copy_(torch.cat([classifier.bias, classifier.bias]))
+    model.classifier = doubled
+    labels = ["O", "B-Disease", "I-Disease"]
+    model.config.num_labels = 6
+    model.config.id2label = dict(enumerate(labels + labels))
+    model.config.label2id = {
+        f"{h}:{label}": i
+        for i, (h, label) in enumerate([("a", x) for x in labels] + [("b", x) for x in labels])
+    }
+    model.config.biotag_heads = [
+        {"name": "first", "labels": labels},
+        {"name": "second", "labels": labels},
+    ]
+    model.save_pretrained(str(checkpoint))
+    result = export_bundle(checkpoint, tmp_path / "bundles" / "pair", precisions=("fp32",))
+    heads = result.manifest.heads
+    assert [(h.name, h.logit_offset) for h in heads] == [("first", 0), ("second", 3)]
+    assert result.manifest.num_logits == 6
+    config = json.loads((checkpoint / "config.json").read_text())
+    assert config["biotag_heads"][1]["name"] == "second"

@@ -1,0 +1,116 @@
+"""The batcher: token budget, fairness, cancellation, failure isolation, back-pressure."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+
+from biotag.service.batcher import Batcher, BatchLimits, BatchStats, QueueFullError, select_batch
+
+LIMITS = BatchLimits(max_batch_tokens=64, max_batch_size=4, max_wait_s=0.01, max_queue=8)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.batches: list[BatchStats] = []
+        self.depths: list[int] = []
+
+    def on_batch(self, stats: BatchStats) -> None:
+        self.batches.append(stats)
+
+    def on_queue_depth(self, depth: int) -> None:
+        self.depths.append(depth)
+
+
+def test_select_batch_keeps_oldest_and_nearest_lengths_under_budget() -> None:
+    assert select_batch([10, 30, 11, 12, 9], LIMITS) == [0, 2, 3, 4]
+    assert select_batch([40, 10, 39], LIMITS) == [0]  # 40 x 2 > 64
+    assert select_batch([100, 5], LIMITS) == [0]  # too long for the budget: runs alone
+
+
+def test_select_batch_respects_max_size() -> None:
+    assert len(select_batch([4] * 10, LIMITS)) == 4
+
+
+def _echo(sequences: list[np.ndarray]) -> list[np.ndarray]:
+    return [sequence * 2 for sequence in sequences]
+
+
+async def test_results_return_to_their_callers() -> None:
+    recorder = Recorder()
+    batcher = Batcher(_echo, LIMITS, recorder)
+    batcher.start()
+    try:
+        futures = batcher.submit([np.arange(n) for n in (3, 5, 4)])
+        results = await asyncio.gather(*futures)
+        assert [r.tolist() for r in results] == [[0, 2, 4], [0, 2, 4, 6, 8], [0, 2, 4, 6]]
+        assert sum(b.size for b in recorder.batches) == 3
+        assert recorder.batches[0].padded_tokens == 5 * recorder.batches[0].size
+    finally:
+        await batcher.stop()
+
+
+async def test_full_queue_refuses_the_whole_submission() -> None:
+    gate = threading.Event()
+
+    def blocked(sequences: list[np.ndarray]) -> list[np.ndarray]:
+        gate.wait(5)
+        return sequences
+
+    batcher = Batcher(blocked, LIMITS, Recorder())
+    batcher.start()
+    try:
+        first = batcher.submit([np.arange(4)] * 8)
+        with pytest.raises(QueueFullError):
+            batcher.submit([np.arange(4)] * 9)
+        gate.set()
+        await asyncio.gather(*first)
+    finally:
+        gate.set()
+        await batcher.stop()
+
+
+async def test_cancelled_items_are_dropped_before_they_run() -> None:
+    ran: list[int] = []
+    gate = threading.Event()
+
+    def recording(sequences: list[np.ndarray]) -> list[np.ndarray]:
+        gate.wait(5)
+        ran.extend(int(s[0]) for s in sequences)
+        return sequences
+
+    batcher = Batcher(recording, LIMITS, Recorder())
+    batcher.start()
+    try:
+        first = batcher.submit([np.array([1, 1])])
+        await asyncio.sleep(0.05)  # the first batch is now running and blocked
+        doomed = batcher.submit([np.array([2, 2])])
+        kept = batcher.submit([np.array([3, 3])])
+        doomed[0].cancel()
+        gate.set()
+        await asyncio.gather(*first, *kept)
+        assert 2 not in ran
+        assert ran == [1, 3]
+    finally:
+        gate.set()
+        await batcher.stop()
+
+
+async def test_a_failing_batch_fails_only_its_items() -> None:
+    def picky(sequences: list[np.ndarray]) -> list[np.ndarray]:
+        if any(s[0] == 13 for s in sequences):
+            raise RuntimeError("bad batch")
+        return sequences
+
+    batcher = Batcher(picky, BatchLimits(64, 1, 0.0, 8), Recorder())
+    batcher.start()
+    try:
+        bad, good = batcher.submit([np.array([13]), np.array([7])])
+        with pytest.raises(RuntimeError):
+            await bad
+        assert (await good).tolist() == [7]
+    finally:
+        await batcher.stop()
