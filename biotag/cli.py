@@ -1,4 +1,4 @@
-"""The `biotag` command: export checkpoints to bundles, serve bundles."""
+"""The `biotag` command: export checkpoints to bundles, serve bundles, evaluate models."""
 
 from __future__ import annotations
 
@@ -117,6 +117,98 @@ def serve(
         timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
         access_log=False,
     )
+
+
+@app.command("eval")
+def evaluate_models(
+    dataset: Annotated[Path, typer.Argument(help="IOB (.tsv) or PubTator (.pubtator) file.")],
+    models: Annotated[
+        list[str], typer.Option(help="Model(s) to evaluate (repeatable); entities are pooled.")
+    ],
+    models_dir: Annotated[
+        Path | None, typer.Option(help="Folder of bundle folders; default: the repo's models/.")
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option(help="A running service (e.g. http://127.0.0.1:8000) to ask.")
+    ] = None,
+    format_name: Annotated[
+        str | None,
+        typer.Option("--format", help="iob or pubtator; default: from the file suffix."),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")
+    ] = False,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Evaluate only the first N documents.")
+    ] = None,
+    type_map: Annotated[
+        list[str] | None,
+        typer.Option(help="CORPUS_TYPE=MODEL_TYPE (repeatable), on top of the NCBI/GENE defaults."),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=0, help="ONNX Runtime intra-op threads (in process).")
+    ] = None,
+) -> None:
+    """Entity-level precision / recall / F1 (exact span and type) of MODELS on DATASET."""
+    import asyncio
+
+    from biotag.evaluation.datasets import DatasetError, load_dataset, parse_type_map
+    from biotag.evaluation.runner import EvaluationError, evaluate, in_process, over_http
+
+    try:
+        mapping = parse_type_map(type_map or [])
+        documents = load_dataset(dataset, format_name)[:limit]
+    except DatasetError as exc:
+        console.print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from exc
+    chosen = list(dict.fromkeys(models))
+
+    async def run() -> object:
+        backend = over_http(chosen, url) if url else in_process(chosen, models_dir, threads)
+        async with backend as (model_types, tag_chunk):
+            return await evaluate(documents, chosen, model_types, mapping, tag_chunk)
+
+    try:
+        result = asyncio.run(run())
+    except EvaluationError as exc:
+        console.print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from exc
+    _print_evaluation(result, dataset, json_output)
+
+
+def _print_evaluation(result: object, dataset: Path, json_output: bool) -> None:
+    import json
+
+    from biotag.evaluation.runner import Evaluation
+
+    assert isinstance(result, Evaluation)
+    if json_output:
+        print(json.dumps({"dataset": str(dataset), **result.as_dict()}))
+        return
+    table = Table(title=f"{', '.join(result.models)} on {dataset}")
+    for column in ("type", "gold", "predicted", "correct", "precision", "recall", "F1"):
+        table.add_column(column, justify="left" if column == "type" else "right")
+    rows = [*result.score.per_type.items(), ("micro", result.score.micro)]
+    for index, (name, counts) in enumerate(rows):
+        table.add_row(
+            name,
+            str(counts.gold),
+            str(counts.predicted),
+            str(counts.correct),
+            f"{counts.precision:.4f}",
+            f"{counts.recall:.4f}",
+            f"{counts.f1:.4f}",
+            end_section=index == len(rows) - 2,  # a rule above the micro row
+        )
+    out = Console()
+    out.print(table)
+    out.print(
+        f"{result.documents} documents in {result.elapsed_s:.2f} s "
+        f"({result.documents_per_s:.1f} documents/s)"
+    )
+    if result.ignored_gold:
+        ignored = ", ".join(f"{name} ({count})" for name, count in result.ignored_gold.items())
+        out.print(f"gold types no evaluated model tags, not scored: {ignored}", markup=False)
 
 
 if __name__ == "__main__":

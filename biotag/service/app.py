@@ -2,65 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from biotag import __version__
-from biotag.service.batcher import Batcher, BatchLimits
 from biotag.service.config import Settings
 from biotag.service.errors import install_error_handlers
 from biotag.service.metrics import Metrics
 from biotag.service.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
-from biotag.service.registry import LoadedBundle, load_registry
 from biotag.service.routes import router
+from biotag.service.runtime import start_runtime
 from biotag.service.state import ServiceState
-from biotag.service.tagging import Tagger
-
-logger = logging.getLogger(__name__)
-
-
-def _warm_up(bundle: LoadedBundle, settings: Settings) -> None:
-    rows = max(1, min(settings.max_batch_size, settings.max_batch_tokens // bundle.window_tokens))
-    bundle.engine.warm_up(rows, bundle.window_tokens)
 
 
 async def _start(state: ServiceState) -> None:
-    settings = state.settings
-    state.registry = await asyncio.to_thread(load_registry, settings)
-    limits = BatchLimits(
-        max_batch_tokens=settings.max_batch_tokens,
-        max_batch_size=settings.max_batch_size,
-        max_wait_s=settings.max_wait_ms / 1000.0,
-        max_queue=settings.max_queue_windows,
+    runtime = await start_runtime(state.settings, state.metrics)
+    state.registry, state.batchers, state.tagger = (
+        runtime.registry,
+        runtime.batchers,
+        runtime.tagger,
     )
-    for name, bundle in list(state.registry.bundles.items()):
-        try:
-            await asyncio.to_thread(_warm_up, bundle, settings)
-        except Exception as exc:  # a bundle that cannot run is reported, not served
-            state.registry.errors[bundle.directory.name] = f"warm-up failed: {exc}"
-            del state.registry.bundles[name]
-            for model in bundle.heads:
-                state.registry.models.pop(model, None)
-            continue
-        batcher = Batcher(bundle.engine.run, limits, state.metrics.batch_observer(name))
-        batcher.start()
-        state.batchers[name] = batcher
-        for model in bundle.heads:
-            state.metrics.model_info.labels(
-                model, name, bundle.precision, bundle.engine.provider
-            ).set(1)
-    state.tagger = Tagger(state.registry, state.batchers)
-    state.ready = bool(state.registry.bundles) and not state.registry.errors
+    state.ready = runtime.ready
     state.metrics.ready.set(1 if state.ready else 0)
-    logger.info(
-        "serving models %s; not served: %s",
-        sorted(state.registry.models),
-        state.registry.errors or "none",
-    )
 
 
 @asynccontextmanager

@@ -1,0 +1,64 @@
+"""A BioALBERT-base-sized checkpoint (random weights) with a SentencePiece tokenizer.
+
+Same compute as BioALBERT-base: 12 layers, hidden 768, embedding 128, 12 heads, FFN 3072,
+vocabulary 30,000. The tokenizer is trained on the NCBI abstracts so token counts per abstract
+are realistic. The classifier's weights are scaled up so that labels are decisive, as in a
+fine-tuned model; otherwise random logits make parity figures meaningless.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import torch
+
+from bench.abstracts import ncbi_abstracts
+
+LABELS = ["O", "B-Disease", "I-Disease"]
+
+
+def build_albert_base(directory: Path, seed: int = 0) -> Path:
+    import sentencepiece as spm
+    from transformers import AlbertConfig, AlbertForTokenClassification, AlbertTokenizer
+
+    if (directory / "config.json").is_file():
+        return directory
+    source = directory / "sentencepiece"
+    source.mkdir(parents=True, exist_ok=True)
+    model_file = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(ncbi_abstracts()),
+        model_writer=model_file,
+        vocab_size=30000,
+        hard_vocab_limit=False,
+        model_type="unigram",
+        pad_id=0,
+        unk_id=1,
+        bos_id=-1,
+        eos_id=-1,
+        user_defined_symbols=["[CLS]", "[SEP]", "[MASK]"],
+        minloglevel=2,
+    )
+    (source / "spiece.model").write_bytes(model_file.getvalue())
+    tokenizer = AlbertTokenizer.from_pretrained(str(source), do_lower_case=True, keep_accents=False)
+    tokenizer.model_max_length = 512
+    config = AlbertConfig(
+        vocab_size=30000,
+        embedding_size=128,
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        max_position_embeddings=512,
+        num_labels=len(LABELS),
+        id2label=dict(enumerate(LABELS)),
+        label2id={label: i for i, label in enumerate(LABELS)},
+    )
+    torch.manual_seed(seed)
+    model = AlbertForTokenClassification(config).eval()
+    with torch.no_grad():
+        model.classifier.weight.mul_(50.0)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
