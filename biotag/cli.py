@@ -159,7 +159,7 @@ def evaluate_models(
         mapping = parse_type_map(type_map or [])
         documents = load_dataset(dataset, format_name)[:limit]
     except DatasetError as exc:
-        console.print(f"error: {exc}", markup=False)
+        console.print(f"error: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from exc
     chosen = list(dict.fromkeys(models))
 
@@ -171,7 +171,7 @@ def evaluate_models(
     try:
         result = asyncio.run(run())
     except EvaluationError as exc:
-        console.print(f"error: {exc}", markup=False)
+        console.print(f"error: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from exc
     _print_evaluation(result, dataset, json_output)
 

@@ -63,12 +63,15 @@ def choose_provider(settings: Settings) -> Provider:
 
 
 def choose_precision(manifest: Manifest, provider: Provider, settings: Settings) -> Precision:
+    """The configured variant when the bundle has it, else the closest one it ships."""
     wanted = settings.cuda_precision if provider == "cuda" else settings.cpu_precision
-    if wanted in manifest.graphs:
-        return wanted
-    if "fp32" in manifest.graphs:
-        return "fp32"
-    raise EngineError(f"bundle has no {wanted} or fp32 graph (has {sorted(manifest.graphs)})")
+    fallbacks: tuple[Precision, ...] = (
+        ("fp16", "fp32", "int8") if provider == "cuda" else ("fp32", "int8")
+    )
+    for precision in (wanted, *fallbacks):
+        if precision in manifest.graphs:
+            return precision
+    raise EngineError(f"bundle has no graph {provider} can run (has {sorted(manifest.graphs)})")
 
 
 def load_bundle(directory: Path, settings: Settings, provider: Provider) -> LoadedBundle:

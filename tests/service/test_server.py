@@ -200,3 +200,11 @@ def test_broken_bundle_keeps_service_alive_but_not_ready(
             assert tagged.status_code == 200
     finally:
         stop_server(running)
+
+
+def test_openapi_documents_the_tag_contract(server: RunningServer) -> None:
+    with server.client() as client:
+        schema = client.get("/openapi.json").json()
+        assert client.get("/docs").status_code == 200
+    assert "/tag" in schema["paths"]
+    assert {"TagRequest", "TagResponse", "ErrorResponse"} <= set(schema["components"]["schemas"])
