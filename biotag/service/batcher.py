@@ -26,6 +26,10 @@ class QueueFullError(Exception):
     """The queue cannot take the submitted sequences now; try again later."""
 
 
+class TooManySequencesError(Exception):
+    """More sequences in one submission than the queue can ever hold."""
+
+
 class BatcherStoppedError(Exception):
     """The batcher shut down before the sequence ran."""
 
@@ -109,6 +113,8 @@ class Batcher:
 
     def submit(self, sequences: list[np.ndarray]) -> list[asyncio.Future[np.ndarray]]:
         """Queue all sequences or none (QueueFullError): a request is never half-admitted."""
+        if len(sequences) > self._limits.max_queue:
+            raise TooManySequencesError
         if len(self._pending) + len(sequences) > self._limits.max_queue:
             raise QueueFullError
         loop = asyncio.get_running_loop()

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from biotag.service.batcher import QueueFullError
+from biotag.service.batcher import QueueFullError, TooManySequencesError
 from biotag.service.errors import ApiError, ErrorCode
 from biotag.service.schemas import ErrorResponse, TagRequest, TagResponse
 from biotag.service.state import ServiceState, StateDep
@@ -71,6 +71,13 @@ async def _tag_unless_disconnected(
     except UnknownModelError as exc:
         state.metrics.rejections.labels("unknown_model").inc()
         raise ApiError(ErrorCode.UNKNOWN_MODEL, str(exc)) from exc
+    except TooManySequencesError as exc:
+        state.metrics.rejections.labels("request_too_large").inc()
+        raise ApiError(
+            ErrorCode.REQUEST_TOO_LARGE,
+            f"the documents need more windows than one queue holds "
+            f"({state.settings.max_queue_windows}); send fewer or shorter documents",
+        ) from exc
     except QueueFullError as exc:
         state.metrics.rejections.labels("queue_full").inc()
         raise ApiError(

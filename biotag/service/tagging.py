@@ -64,7 +64,8 @@ class Tagger:
     async def tag(self, texts: list[str], models: list[str] | None) -> list[list[Entity]]:
         """Entities per document, in document order, each list sorted by position.
 
-        Raises UnknownModelError, and QueueFullError when a bundle's queue cannot take the windows.
+        Raises UnknownModelError; QueueFullError when a bundle's queue cannot take the windows
+        now; TooManySequencesError when it never could.
         """
         plan = self.resolve(models)
         bundles = [self._registry.bundles[name] for name in plan]
@@ -74,14 +75,20 @@ class Tagger:
                 encoded_by_tokenizer[bundle.tokenizer_key] = await asyncio.to_thread(
                     bundle.tokenizer.encode, texts
                 )
-        results = await asyncio.gather(
-            *(
+        tasks = [
+            asyncio.ensure_future(
                 self._run_bundle(
                     bundle, plan[bundle.name], texts, encoded_by_tokenizer[bundle.tokenizer_key]
                 )
-                for bundle in bundles
             )
-        )
+            for bundle in bundles
+        ]
+        try:
+            results = await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:  # e.g. one bundle's queue is full: withdraw the others' windows
+                task.cancel()
+            raise
         merged: list[list[Entity]] = [[] for _ in texts]
         for per_document in results:
             for index, entities in enumerate(per_document):

@@ -23,16 +23,13 @@ from biotag.evaluation.runner import (
 from biotag.evaluation.scoring import Counts, Span
 from tests.support.tiny_models import LABELS, render, training_sentences
 
-IOB_TAGS = ["O", "B-Disease", "I-Disease"]
-assert IOB_TAGS == LABELS
-
 
 def _write_iob(path: Path, count: int, seed: int) -> Path:
     """Sentences like the tiny models' training data, with a Chemical the models never tag."""
     lines = []
     for words, tags in training_sentences(count, seed=seed):
         for word, tag in zip(words, tags, strict=True):
-            label = "B-Chemical" if word == "cisplatin" else IOB_TAGS[tag]
+            label = "B-Chemical" if word == "cisplatin" else LABELS[tag]
             lines.append(f"{word}\t{label}\n")
         lines.append("\n")
     path.write_text("".join(lines), encoding="utf-8")

@@ -8,7 +8,14 @@ import threading
 import numpy as np
 import pytest
 
-from biotag.service.batcher import Batcher, BatchLimits, BatchStats, QueueFullError, select_batch
+from biotag.service.batcher import (
+    Batcher,
+    BatchLimits,
+    BatchStats,
+    QueueFullError,
+    TooManySequencesError,
+    select_batch,
+)
 
 LIMITS = BatchLimits(max_batch_tokens=64, max_batch_size=4, max_wait_s=0.01, max_queue=8)
 
@@ -63,9 +70,9 @@ async def test_full_queue_refuses_the_whole_submission() -> None:
     batcher = Batcher(blocked, LIMITS, Recorder())
     batcher.start()
     try:
-        first = batcher.submit([np.arange(4)] * 8)
+        first = batcher.submit([np.arange(4)] * 6)
         with pytest.raises(QueueFullError):
-            batcher.submit([np.arange(4)] * 9)
+            batcher.submit([np.arange(4)] * 3)
         gate.set()
         await asyncio.gather(*first)
     finally:
@@ -114,3 +121,9 @@ async def test_a_failing_batch_fails_only_its_items() -> None:
         assert (await good).tolist() == [7]
     finally:
         await batcher.stop()
+
+
+async def test_a_submission_larger_than_the_queue_is_refused_for_good() -> None:
+    batcher = Batcher(_echo, LIMITS, Recorder())
+    with pytest.raises(TooManySequencesError):
+        batcher.submit([np.arange(3)] * (LIMITS.max_queue + 1))

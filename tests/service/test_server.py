@@ -208,3 +208,39 @@ def test_openapi_documents_the_tag_contract(server: RunningServer) -> None:
         assert client.get("/docs").status_code == 200
     assert "/tag" in schema["paths"]
     assert {"TagRequest", "TagResponse", "ErrorResponse"} <= set(schema["components"]["schemas"])
+
+
+def test_overload_answers_503_with_retry_after_and_oversize_413(
+    tiny_bundles_dir: Path, tmp_path: Path
+) -> None:
+    running = start_server(
+        tiny_bundles_dir,
+        tmp_path / "server.log",
+        BIOTAG_MAX_QUEUE_WINDOWS="6",
+        BIOTAG_WINDOW_TOKENS="32",
+        BIOTAG_WINDOW_STRIDE="4",
+        BIOTAG_MAX_WAIT_MS="50",
+    )
+    try:
+        with running.client() as client:
+            while client.get("/readyz").status_code != 200:
+                time.sleep(0.2)
+            too_long = client.post("/tag", json={"text": ABSTRACT * 8, "models": ["tiny-bert"]})
+            assert too_long.status_code == 413
+            assert too_long.json()["error"]["code"] == "request_too_large"
+
+        def one(_: int) -> tuple[int, str | None]:
+            with running.client() as client:
+                response = client.post("/tag", json={"text": ABSTRACT, "models": ["tiny-bert"]})
+                return response.status_code, response.headers.get("retry-after")
+
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(one, range(32)))
+        assert {status for status, _ in answers} <= {200, 503}
+        assert (503, "1") in answers
+        assert any(status == 200 for status, _ in answers)
+        with running.client() as client:
+            assert client.get("/readyz").status_code == 200
+            assert 'biotag_rejections_total{reason="queue_full"}' in client.get("/metrics").text
+    finally:
+        stop_server(running)
