@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test lint bench
+.PHONY: install serve test lint models
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,3 +27,8 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## Retrain the embedded default bundle from ../shared/data/bioner (about 75 min on 2 cores)
+models: $(STAMP)
+	$(BIN)/python -m models.recipe.train --output build/default-checkpoint --epochs 6 --max-minutes 72
+	$(BIN)/python -m models.recipe.publish --checkpoint build/default-checkpoint --output models/default

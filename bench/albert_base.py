@@ -8,41 +8,24 @@ fine-tuned model; otherwise random logits make parity figures meaningless.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import torch
 
 from bench.abstracts import ncbi_abstracts
+from tests.support.tiny_models import train_albert_tokenizer
 
 LABELS = ["O", "B-Disease", "I-Disease"]
 
 
 def build_albert_base(directory: Path, seed: int = 0) -> Path:
-    import sentencepiece as spm
-    from transformers import AlbertConfig, AlbertForTokenClassification, AlbertTokenizer
+    from transformers import AlbertConfig, AlbertForTokenClassification
 
     if (directory / "config.json").is_file():
         return directory
-    source = directory / "sentencepiece"
-    source.mkdir(parents=True, exist_ok=True)
-    model_file = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(ncbi_abstracts()),
-        model_writer=model_file,
-        vocab_size=30000,
-        hard_vocab_limit=False,
-        model_type="unigram",
-        pad_id=0,
-        unk_id=1,
-        bos_id=-1,
-        eos_id=-1,
-        user_defined_symbols=["[CLS]", "[SEP]", "[MASK]"],
-        minloglevel=2,
+    tokenizer = train_albert_tokenizer(
+        ncbi_abstracts(), directory / "sentencepiece", 30000, "unigram"
     )
-    (source / "spiece.model").write_bytes(model_file.getvalue())
-    tokenizer = AlbertTokenizer.from_pretrained(str(source), do_lower_case=True, keep_accents=False)
-    tokenizer.model_max_length = 512
     config = AlbertConfig(
         vocab_size=30000,
         embedding_size=128,

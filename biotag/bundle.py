@@ -83,7 +83,10 @@ class Manifest(_Frozen):
     source_checkpoint_sha256: str
     versions: dict[str, str]
     fusion: dict[str, int] = Field(default_factory=dict)
-    evaluation: dict[str, dict[str, float]] = Field(default_factory=dict)
+    evaluation: dict[str, dict[str, dict[str, float]]] = Field(
+        default_factory=dict,
+        description="model (head) -> dataset -> precision / recall / f1 from `biotag eval`",
+    )
 
     @model_validator(mode="after")
     def _heads_are_consistent(self) -> Manifest:

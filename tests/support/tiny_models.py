@@ -11,6 +11,7 @@ import io
 import random
 import re
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -156,19 +157,20 @@ def _label_config() -> dict[str, object]:
     }
 
 
-def build_tiny_albert(directory: Path) -> Path:
-    """ALBERT + uncased SentencePiece (lower-cases, strips accents) -> checkpoint folder."""
+def train_albert_tokenizer(
+    texts: list[str], directory: Path, vocab_size: int, model_type: str
+) -> Any:
+    """An uncased, accent-stripping ALBERT tokenizer from a SentencePiece model trained here."""
     import sentencepiece as spm
-    from transformers import AlbertConfig, AlbertForTokenClassification, AlbertTokenizer
+    from transformers import AlbertTokenizer
 
-    directory.mkdir(parents=True, exist_ok=True)
     model_file = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(corpus_text()),
+        sentence_iterator=iter(texts),
         model_writer=model_file,
-        vocab_size=1000,
+        vocab_size=vocab_size,
         hard_vocab_limit=False,
-        model_type="bpe",
+        model_type=model_type,
         pad_id=0,
         unk_id=1,
         bos_id=-1,
@@ -176,12 +178,22 @@ def build_tiny_albert(directory: Path) -> Path:
         user_defined_symbols=["[CLS]", "[SEP]", "[MASK]"],
         minloglevel=2,
     )
-    source = directory / "sentencepiece"
-    source.mkdir(exist_ok=True)
-    (source / "spiece.model").write_bytes(model_file.getvalue())
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "spiece.model").write_bytes(model_file.getvalue())
     # from_pretrained converts spiece.model into a fast tokenizer (the constructor alone does not)
-    tokenizer = AlbertTokenizer.from_pretrained(str(source), do_lower_case=True, keep_accents=False)
+    tokenizer = AlbertTokenizer.from_pretrained(
+        str(directory), do_lower_case=True, keep_accents=False
+    )
     tokenizer.model_max_length = 512
+    return tokenizer
+
+
+def build_tiny_albert(directory: Path) -> Path:
+    """ALBERT + uncased SentencePiece (lower-cases, strips accents) -> checkpoint folder."""
+    from transformers import AlbertConfig, AlbertForTokenClassification
+
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = train_albert_tokenizer(corpus_text(), directory / "sentencepiece", 1000, "bpe")
     config = AlbertConfig(
         vocab_size=len(tokenizer),
         embedding_size=64,

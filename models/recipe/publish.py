@@ -1,0 +1,92 @@
+"""Turn the trained checkpoint into the committed default bundle, with its devel figures.
+
+    python -m models.recipe.publish [--checkpoint CHECKPOINT] [--output models/default]
+
+Exports with `biotag export` (int8 only: the repository budget has no room for fp32), then
+evaluates every head on its devel sets through the service's own tokenisation, batching and
+decoding, and records the figures in the bundle's manifest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from biotag.bundle import read_manifest, write_manifest
+from biotag.evaluation.datasets import load_dataset, parse_type_map
+from biotag.evaluation.runner import Evaluation, evaluate, in_process
+from biotag.export.pipeline import export_bundle
+from models.recipe.train import DEFAULT_DATA_DIR
+
+# head -> devel files it is scored on (IOB; PubTator abstracts for NCBI too)
+DEVEL_SETS = {
+    "disease": (
+        "ncbi-disease/devel.tsv",
+        "ncbi-disease/abstracts/devel.pubtator",
+        "bc5cdr/devel.tsv",
+    ),
+    "chemical": ("bc5cdr/devel.tsv",),
+    "gene": ("bc2gm/devel.tsv",),
+    "species": ("linnaeus/devel.tsv",),
+}
+console = Console()
+app = typer.Typer(add_completion=False)
+
+
+async def _evaluate_all(models_dir: Path, data_dir: Path) -> dict[str, dict[str, Evaluation]]:
+    results: dict[str, dict[str, Evaluation]] = {}
+    mapping = parse_type_map([])
+    async with in_process(list(DEVEL_SETS), models_dir, None) as (model_types, tag_chunk):
+        for head, datasets in DEVEL_SETS.items():
+            for dataset in datasets:
+                documents = load_dataset(data_dir / dataset)
+                results.setdefault(head, {})[dataset] = await evaluate(
+                    documents, [head], model_types, mapping, tag_chunk
+                )
+    return results
+
+
+@app.command()
+def main(
+    checkpoint: Annotated[Path, typer.Option()] = Path("build/default-checkpoint"),
+    output: Annotated[Path, typer.Option()] = Path("models/default"),
+    data_dir: Annotated[Path, typer.Option()] = DEFAULT_DATA_DIR,
+) -> None:
+    result = export_bundle(
+        checkpoint, output, name=output.name, precisions=("int8",), progress=console.print
+    )
+    if result.failed:
+        raise typer.Exit(f"export failed its parity check: {result.failed}")
+    figures = asyncio.run(_evaluate_all(output.parent, data_dir))
+    table = Table(title="devel figures (exact span and type)")
+    for column in ("model", "dataset", "P", "R", "F1", "docs/s"):
+        table.add_column(column)
+    evaluation: dict[str, dict[str, dict[str, float]]] = {}
+    for head, per_dataset in figures.items():
+        for dataset, outcome in per_dataset.items():
+            micro = outcome.score.micro
+            evaluation.setdefault(head, {})[dataset] = {
+                "precision": round(micro.precision, 4),
+                "recall": round(micro.recall, 4),
+                "f1": round(micro.f1, 4),
+            }
+            table.add_row(
+                head,
+                dataset,
+                f"{micro.precision:.4f}",
+                f"{micro.recall:.4f}",
+                f"{micro.f1:.4f}",
+                f"{outcome.documents_per_s:.0f}",
+            )
+    console.print(table)
+    manifest = read_manifest(output).model_copy(update={"evaluation": evaluation})
+    write_manifest(output, manifest)
+
+
+if __name__ == "__main__":
+    app()
