@@ -57,7 +57,8 @@ async def run_load(
             response.raise_for_status()
             latencies.append(time.perf_counter() - began)
 
-    async with httpx.AsyncClient(base_url=url, timeout=600) as http:
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as http:
         began = time.perf_counter()
         await asyncio.gather(*(client(http) for _ in range(clients)))
         seconds = time.perf_counter() - began

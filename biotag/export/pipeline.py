@@ -7,9 +7,9 @@ import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 
+from biotag import __version__
 from biotag.bundle import TOKENIZER_FILE, Graph, Manifest, Precision, write_manifest
 from biotag.export.checkpoint import CheckpointInfo, inspect_checkpoint
 from biotag.export.errors import ExportError
@@ -32,7 +32,7 @@ def _tool_versions() -> dict[str, str]:
     import transformers
 
     modules = (onnx, onnxruntime, tokenizers, torch, transformers)
-    return {"biotag": version("biotag")} | {m.__name__: str(m.__version__) for m in modules}
+    return {"biotag": __version__} | {m.__name__: str(m.__version__) for m in modules}
 
 
 def _sha256(path: Path) -> str:
@@ -140,6 +140,9 @@ def export_bundle(
         if not graph_entries:
             raise ExportError(f"no variant passed its parity check: {failed}")
 
+        # the parity check left padding/truncation switched on; a bundle's tokenizer has neither
+        tokenizer.backend_tokenizer.no_padding()
+        tokenizer.backend_tokenizer.no_truncation()
         tokenizer.save_pretrained(str(staging))
         if not (staging / TOKENIZER_FILE).is_file():
             tokenizer.backend_tokenizer.save(str(staging / TOKENIZER_FILE))

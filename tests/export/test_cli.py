@@ -71,3 +71,35 @@ def test_unknown_precision(tiny_checkpoints, tmp_path: Path) -> None:
     _assert_one_line_error(
         _export(str(tiny_checkpoints.bert), str(tmp_path / "out"), "--precision", "int4")
     )
+
+
+def test_a_variant_failing_parity_is_left_out(
+    tiny_checkpoints, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from biotag.cli import app
+    from biotag.export import parity
+
+    monkeypatch.setattr(parity, "REDUCED_PRECISION_MIN_AGREEMENT", 1.01)  # nothing reduced passes
+    runner = CliRunner()
+    explicit = runner.invoke(
+        app,
+        [
+            "export",
+            str(tiny_checkpoints.bert),
+            str(tmp_path / "a"),
+            "--precision",
+            "fp32",
+            "--precision",
+            "int8",
+        ],
+    )
+    assert explicit.exit_code == 1
+    assert "error: int8 failed its parity check" in explicit.output
+    assert set(read_manifest(tmp_path / "a").graphs) == {"fp32"}
+
+    default = runner.invoke(app, ["export", str(tiny_checkpoints.bert), str(tmp_path / "b")])
+    assert default.exit_code == 0
+    assert "warning: int8 failed its parity check" in default.output
+    assert set(read_manifest(tmp_path / "b").graphs) == {"fp32"}

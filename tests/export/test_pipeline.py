@@ -104,3 +104,12 @@ def test_multi_head_checkpoint_exports_one_graph_with_sliced_heads(
     assert result.manifest.num_logits == 6
     config = json.loads((checkpoint / "config.json").read_text())
     assert config["biotag_heads"][1]["name"] == "second"
+
+
+def test_bundle_tokenizer_neither_pads_nor_truncates(tiny_bundles_dir: Path) -> None:
+    from tokenizers import Tokenizer
+
+    for bundle in ("tiny-disease", "tiny-bert"):
+        tokenizer = Tokenizer.from_file(str(tiny_bundles_dir / bundle / "tokenizer.json"))
+        assert tokenizer.padding is None
+        assert tokenizer.truncation is None

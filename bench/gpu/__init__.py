@@ -1,0 +1,1 @@
+"""Stages of the GPU check (``python -m bench.gpu_check``); see docs/gpu.md."""

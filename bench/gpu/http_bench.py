@@ -1,0 +1,269 @@
+"""`python -m biotag.cli serve` under closed-loop HTTP load: throughput, latency, batching."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import math
+import os
+import re
+import resource
+import socket
+import subprocess
+import sys
+import time
+import types
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import load
+from bench.gpu.checkpoint import child_env
+from bench.gpu.environment import REPO
+from bench.gpu.gpu_monitor import GpuSampler
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
+COUNTERS = (
+    "biotag_tokens_total",
+    "biotag_documents_total",
+    "biotag_batch_size_sum",
+    "biotag_batch_size_count",
+    "biotag_batch_tokens_sum",
+    "biotag_batch_padding_ratio_sum",
+    "biotag_batch_padding_ratio_count",
+    "biotag_inference_duration_seconds_sum",
+    "biotag_inference_duration_seconds_count",
+    "biotag_queue_wait_seconds_sum",
+    "biotag_queue_wait_seconds_count",
+    "biotag_rejections_total",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def scrape(url: str) -> dict[str, float]:
+    """Each metric summed over its label sets, plus non-2xx HTTP answers."""
+    text = httpx.get(f"{url}/metrics", timeout=30).text
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match is None:
+            continue
+        name, labels, value = match.groups()
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        totals[name] = totals.get(name, 0.0) + number
+        if name == "biotag_http_requests_total" and labels and 'status="2' not in labels:
+            totals["http_not_2xx"] = totals.get("http_not_2xx", 0.0) + number
+    return totals
+
+
+@contextlib.contextmanager
+def serve(
+    models_dir: Path, device: str, precision: str, log_file: Path, ready_timeout_s: float
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = free_port()
+    env = child_env(
+        {
+            "BIOTAG_EXECUTION_PROVIDER": device,
+            "BIOTAG_CUDA_PRECISION": precision if device == "cuda" else "fp16",
+            "BIOTAG_CPU_PRECISION": precision if device == "cpu" else "fp32",
+            "BIOTAG_LOG_LEVEL": "warning",
+            # 128 clients x 16 abstracts must queue, not be refused
+            "BIOTAG_MAX_QUEUE_WINDOWS": "16384",
+        }
+    )
+    if device == "cpu":
+        env["BIOTAG_INTRA_OP_THREADS"] = "1"
+    command = [sys.executable, "-m", "biotag.cli", "serve", "--models-dir", str(models_dir)]
+    with log_file.open("wb") as sink:
+        process = subprocess.Popen(
+            [*command, "--port", str(port)], cwd=REPO, env=env, stdout=sink, stderr=sink
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_timeout_s
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"serve exited {process.returncode}: {_tail(log_file)}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"serve not ready in {ready_timeout_s} s: {_tail(log_file)}")
+            try:
+                answer = httpx.get(f"{url}/readyz", timeout=2)
+            except httpx.TransportError:
+                answer = None
+            if answer is not None and answer.status_code == 200:
+                break
+            if answer is not None and "still loading" not in answer.text:
+                # a bundle failed to load (e.g. no CUDA provider): it will never be ready
+                raise RuntimeError(f"serve not ready: {answer.text[:1500]}")
+            time.sleep(0.5)
+        yield url, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def _tail(path: Path, chars: int = 2500) -> str:
+    return path.read_text(encoding="utf-8", errors="replace")[-chars:]
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@contextlib.contextmanager
+def _connection_pool_per_client() -> Iterator[None]:
+    """bench.load's AsyncClient keeps httpx's default pool (100 connections, 20 kept alive);
+    128 clients would then wait for connections and reconnect. Lift the limits for the run."""
+    original = load.httpx
+    unlimited = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    shim = types.SimpleNamespace(AsyncClient=functools.partial(httpx.AsyncClient, limits=unlimited))
+    load.httpx = shim  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        load.httpx = original
+
+
+def measure(
+    url: str,
+    server_pid: int,
+    texts: list[str],
+    clients: int,
+    docs_per_request: int,
+    requests: int,
+    sampler: GpuSampler,
+    timeout_s: float,
+) -> dict[str, Any]:
+    before = scrape(url)
+    server_cpu = _cpu_seconds(server_pid)
+    own_cpu = _own_cpu_seconds()
+    began = time.monotonic()
+    with _connection_pool_per_client():
+        run = asyncio.run(
+            asyncio.wait_for(
+                load.run_load(url, texts, clients, docs_per_request, requests), timeout_s
+            )
+        )
+    ended = time.monotonic()
+    after = scrape(url)
+    delta = {name: after.get(name, 0.0) - before.get(name, 0.0) for name in after}
+    wall = ended - began
+
+    def per(numerator: str, denominator: str, scale: float = 1.0) -> float | None:
+        count = delta.get(denominator, 0.0)
+        return round(scale * delta.get(numerator, 0.0) / count, 4) if count else None
+
+    padded = delta.get("biotag_batch_tokens_sum", 0.0)
+    result: dict[str, Any] = run.summary() | {
+        "requests": requests,
+        "documents": run.documents,
+        "seconds": round(run.seconds, 2),
+        "tokens_per_s": round(delta.get("biotag_tokens_total", 0.0) / run.seconds),
+        "batches": int(delta.get("biotag_batch_size_count", 0.0)),
+        "mean_batch_size": per("biotag_batch_size_sum", "biotag_batch_size_count"),
+        "mean_padding_ratio": per(
+            "biotag_batch_padding_ratio_sum", "biotag_batch_padding_ratio_count"
+        ),
+        "padding_share_of_tokens": (
+            round(1 - delta.get("biotag_tokens_total", 0.0) / padded, 4) if padded else None
+        ),
+        "mean_inference_ms": per(
+            "biotag_inference_duration_seconds_sum", "biotag_inference_duration_seconds_count", 1000
+        ),
+        "mean_queue_wait_ms": per(
+            "biotag_queue_wait_seconds_sum", "biotag_queue_wait_seconds_count", 1000
+        ),
+        "inference_busy_share": round(
+            delta.get("biotag_inference_duration_seconds_sum", 0.0) / run.seconds, 3
+        ),
+        "rejections": int(delta.get("biotag_rejections_total", 0.0)),
+        "http_not_2xx": int(delta.get("http_not_2xx", 0.0)),
+        "client_cpu_share": round((_own_cpu_seconds() - own_cpu) / wall, 2),
+        "gpu": sampler.window(began, ended),
+    }
+    server_after = _cpu_seconds(server_pid)
+    if server_cpu is not None and server_after is not None:
+        result["server_cpu_share"] = round((server_after - server_cpu) / wall, 2)
+    return result
+
+
+def benchmark(
+    models_dir: Path,
+    device: str,
+    device_id: int,
+    precision: str,
+    texts: list[str],
+    grid: list[tuple[int, int]],
+    seconds_per_point: float,
+    work: Path,
+    remaining: Callable[[], float],
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """Every (clients, abstracts per request) point, each sized by a pilot run at that point."""
+    result: dict[str, Any] = {"precision": precision, "device": device, "points": {}}
+    sampler = GpuSampler(device_id, enabled=device == "cuda")
+    log_file = work / f"serve-{device}-{precision}.log"
+    try:
+        with serve(models_dir, device, precision, log_file, ready_timeout_s=240) as (url, proc):
+            result["models"] = httpx.get(f"{url}/models", timeout=30).json()
+            log(f"serve ({precision}) ready at {url}")
+            result["warm_up"] = measure(url, proc.pid, texts, 8, 4, 16, sampler, 120)
+            timeout = max(30.0, 4 * seconds_per_point + 20)
+            for clients, per_request in grid:
+                key = f"c{clients}_d{per_request}"
+                if remaining() < 2 * seconds_per_point + 10:
+                    result["points"][key] = {"status": "skipped: out of time"}
+                    log(f"http {key}: skipped (out of time)")
+                    continue
+                try:
+                    # a short pilot at this very point warms its shapes and sizes the real run
+                    pilot = measure(
+                        url, proc.pid, texts, clients, per_request, max(clients, 8), sampler, 60
+                    )
+                    rate = max(float(pilot["abstracts_per_s"]), 1.0)
+                    wanted = math.ceil(seconds_per_point * rate / per_request)
+                    requests = max(wanted, 2 * clients, 8)
+                    point = measure(
+                        url, proc.pid, texts, clients, per_request, requests, sampler, timeout
+                    )
+                    point["pilot_abstracts_per_s"] = pilot["abstracts_per_s"]
+                except Exception as exc:  # one point failing keeps the others
+                    result["points"][key] = {"status": f"error: {type(exc).__name__}: {exc}"}
+                    log(f"http {key}: ERROR {exc!r}")
+                    continue
+                result["points"][key] = point
+                gpu = point["gpu"] or {}
+                log(
+                    f"http {key}: {point['abstracts_per_s']} abstracts/s, "
+                    f"{point['tokens_per_s']} tokens/s, p50 {point['p50_ms']} ms, "
+                    f"p99 {point['p99_ms']} ms, batch {point['mean_batch_size']}, "
+                    f"GPU {gpu.get('util_mean_pct', '-')}%"
+                )
+    finally:
+        sampler.stop()
+        result["serve_log_tail"] = _tail(log_file, 1500) if log_file.exists() else ""
+    return result

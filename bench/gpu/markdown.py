@@ -1,0 +1,160 @@
+"""The headline figures of a GPU check, and the same as a short markdown report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_PARITY_KEYS = ("checked_on", "label_agreement", "max_abs_logit_diff", "passed")
+
+
+def _result(results: dict[str, Any], stage: str) -> dict[str, Any]:
+    record = results.get("stages", {}).get(stage) or {}
+    value = record.get("result")
+    return value if isinstance(value, dict) else {}
+
+
+def _best_point(http: dict[str, Any]) -> tuple[str, float] | None:
+    points = {
+        key: float(point["abstracts_per_s"])
+        for key, point in http.get("points", {}).items()
+        if isinstance(point, dict) and "abstracts_per_s" in point
+    }
+    if not points:
+        return None
+    best = max(points, key=lambda k: points[k])
+    return best, points[best]
+
+
+def summarise(results: dict[str, Any]) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "stages": {name: record.get("status") for name, record in results["stages"].items()}
+    }
+    env = _result(results, "environment")
+    summary["gpu"] = env.get("gpu")
+    export = _result(results, "export")
+    summary["export_parity"] = {
+        name: {key: (graph.get("parity") or {}).get(key) for key in _PARITY_KEYS}
+        for name, graph in (export.get("graphs") or {}).items()
+    }
+    placement = _result(results, "placement")
+    summary["placement"] = {
+        name: {
+            "strict_session_created": (entry.get("strict") or {}).get("created"),
+            "all_heavy_nodes_on_target": (entry.get("profile") or {}).get(
+                "all_heavy_nodes_on_target"
+            ),
+            "nodes_by_provider": (entry.get("profile") or {}).get("nodes_by_provider"),
+        }
+        for name, entry in placement.items()
+        if isinstance(entry, dict)
+    }
+    agreement = _result(results, "agreement")
+    summary["agreement"] = {
+        k: agreement.get(k) for k in ("candidate", "label_agreement", "target", "passed")
+    }
+    memory = _result(results, "memory")
+    summary["memory"] = {
+        k: memory.get(k)
+        for k in ("batches_run", "max_first_half_mb", "max_last_half_mb", "plateaus")
+    }
+    http = _result(results, "http")
+    best = _best_point(http)
+    summary["http_best"] = {"point": best[0], "abstracts_per_s": best[1]} if best else None
+    baseline = _result(results, "baseline")
+    summary["baseline_best"] = baseline.get("best")
+    ratios: dict[str, float] = {}
+    base_rate = (baseline.get("best") or {}).get("abstracts_per_s")
+    if best and base_rate:
+        ratios["service_http_best_over_pipeline_best"] = round(best[1] / base_rate, 2)
+    engine_rate = (agreement.get(f"engine_{_candidate(agreement)}") or {}).get("texts_per_s")
+    if engine_rate and base_rate:
+        ratios["engine_direct_over_pipeline_best"] = round(engine_rate / base_rate, 2)
+    summary["ratios"] = ratios
+    return summary
+
+
+def _candidate(agreement: dict[str, Any]) -> str:
+    return str(agreement.get("candidate", "")).split(" ")[0]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    summary = summarise(results)
+    lines = [
+        "# biotag GPU check",
+        "",
+        f"started {results.get('started_utc')}, {results.get('elapsed_s')} s, "
+        f"device {results.get('device')}, tiny={results.get('tiny')}, "
+        f"quick={results.get('quick')}",
+        f"GPU: {summary.get('gpu')}",
+        "",
+        "## Stages",
+        "",
+        "| stage | status | seconds | note |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, record in results["stages"].items():
+        note = record.get("error") or record.get("why") or ""
+        note = note.replace("|", "/").replace("\n", " ")[:160]
+        lines.append(f"| {name} | {record.get('status')} | {record.get('seconds', '-')} | {note} |")
+    lines += ["", "## Checks", ""]
+    for name, parity in summary["export_parity"].items():
+        lines.append(f"- export parity {name}: {parity or 'not checked'}")
+    for name, entry in summary["placement"].items():
+        lines.append(f"- placement {name}: {entry}")
+    lines.append(f"- agreement: {summary['agreement']}")
+    lines.append(f"- memory: {summary['memory']}")
+    lines.append(f"- ratios: {summary['ratios']}")
+    http = _result(results, "http")
+    columns = (
+        "abstracts_per_s",
+        "tokens_per_s",
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
+        "mean_batch_size",
+        "mean_padding_ratio",
+        "mean_inference_ms",
+        "server_cpu_share",
+        "client_cpu_share",
+    )
+    for title, data in (("HTTP", http), ("HTTP (second precision)", _result(results, "http_fp32"))):
+        if not data.get("points"):
+            continue
+        lines += [
+            "",
+            f"## {title}: {data.get('precision')} on {data.get('device')}",
+            "",
+            "| clients | abstracts/request | " + " | ".join(columns) + " | GPU util % |",
+            "| --- | --- | " + " | ".join("---" for _ in columns) + " | --- |",
+        ]
+        for key, point in data["points"].items():
+            clients, per_request = key[1:].split("_d")
+            if "abstracts_per_s" not in point:
+                lines.append(f"| {clients} | {per_request} | {point.get('status')} |")
+                continue
+            cells = " | ".join(_cell(point.get(c)) for c in columns)
+            util = (point.get("gpu") or {}).get("util_mean_pct")
+            lines.append(f"| {clients} | {per_request} | {cells} | {_cell(util)} |")
+    baseline = _result(results, "baseline")
+    if baseline.get("runs"):
+        lines += [
+            "",
+            f"## transformers pipeline ({baseline.get('device')}, {baseline.get('texts')} texts)",
+            "",
+            "| run | abstracts/s | seconds |",
+            "| --- | --- | --- |",
+        ]
+        for key, run in baseline["runs"].items():
+            lines.append(
+                f"| {key} | {_cell(run.get('abstracts_per_s'))} | "
+                f"{_cell(run.get('seconds', run.get('status')))} |"
+            )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,272 @@
+"""The prepared GPU check of biotag: one command, every stage recorded, nothing stops the run.
+
+    PYTHONPATH=/tmp/site:$PWD python -m bench.gpu_check --out $OUT [--quick]
+    python -m bench.gpu_check --out build/gpu-dry --device cpu --quick --tiny   # plumbing, CPU
+
+Stages: environment, CUDA smoke test, a BioALBERT-base-sized random checkpoint, its export
+(`python -m biotag.cli export`, fp32 + fp16), node placement per provider, fp16 vs fp32 label
+agreement through the service's Engine, GPU memory over 2,000 random batches, `biotag serve`
+under HTTP load, and the transformers pipeline as the baseline. Results: gpu_check.json,
+gpu_check.md and progress.log under --out. See docs/gpu.md.
+"""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from bench.gpu import environment
+
+if TYPE_CHECKING:
+    from bench.gpu.report import Run
+
+
+@dataclass(frozen=True)
+class Plan:
+    device: str
+    tiny: bool
+    quick: bool
+    export_precisions: tuple[str, ...]
+    candidate: str  # the reduced precision compared with fp32
+    served: str  # the precision `biotag serve` picks on this device
+    agreement_texts: int | None
+    memory_batches: int
+    memory_seconds: float
+    memory_every: int
+    http_grid: tuple[tuple[int, int], ...]
+    http_seconds: float
+    second_precision: str | None
+    second_grid: tuple[tuple[int, int], ...]
+    baseline_texts: int | None
+    baseline_dtypes: tuple[str, ...]
+    baseline_batches: tuple[int, ...]
+    threads: int
+
+
+def make_plan(device: str, tiny: bool, quick: bool) -> Plan:
+    cuda = device == "cuda"
+    full_grid = tuple((c, d) for c in (1, 8, 32, 128) for d in (1, 16))
+    quick_grid = ((1, 1), (8, 16), (128, 16)) if cuda else ((1, 1), (8, 4))
+    return Plan(
+        device=device,
+        tiny=tiny,
+        quick=quick,
+        # ONNX Runtime's CPU provider runs the fp16 graph too, so the dry run compares the same
+        export_precisions=("fp32", "fp16"),
+        candidate="fp16",
+        served="fp16" if cuda else "fp32",
+        agreement_texts=None if cuda else 40,
+        memory_batches=(300 if quick else 2000) if cuda else 60,
+        memory_seconds=(30 if quick else 90) if cuda else 40,
+        memory_every=50 if cuda else 10,
+        http_grid=quick_grid if quick else full_grid,
+        http_seconds=(3 if quick else 6) if cuda else 2,
+        second_precision=None if quick or not cuda else "fp32",
+        second_grid=((1, 1), (32, 16)),
+        baseline_texts=(200 if quick else None) if cuda else 24,
+        baseline_dtypes=("fp32",) if not cuda else ("fp16",) if quick else ("fp16", "fp32"),
+        baseline_batches=(1, 32) if quick else (1, 8, 32),
+        threads=0 if cuda else 1,
+    )
+
+
+def main(
+    out: Annotated[Path, typer.Option(help="Results folder ($OUT on the GPU machine).")],
+    quick: Annotated[bool, typer.Option(help="A ~2-minute subset.")] = False,
+    device: Annotated[str, typer.Option(help="cuda, or cpu for a dry run of the plumbing.")] = (
+        "cuda"
+    ),
+    tiny: Annotated[bool, typer.Option(help="A 2-layer, hidden-128 ALBERT (dry runs).")] = False,
+    work: Annotated[Path, typer.Option(help="Checkpoint, bundle, logs (not brought back).")] = Path(
+        "/tmp/biotag-gpu-work"
+    ),
+    data: Annotated[
+        Path | None, typer.Option(help="Folder with the NCBI train/devel .pubtator files.")
+    ] = None,
+    budget_s: Annotated[
+        float | None, typer.Option(help="Stop starting stages after this; default by mode.")
+    ] = None,
+    tokenizer: Annotated[
+        str, typer.Option(help="auto, sentencepiece or tokenizers (the fallback builder).")
+    ] = "auto",
+    device_id: Annotated[int, typer.Option(help="CUDA device.")] = 0,
+) -> None:
+    if device not in ("cuda", "cpu"):
+        raise typer.BadParameter("--device must be cuda or cpu")
+    work.mkdir(parents=True, exist_ok=True)
+    environment.reexec_once(work)  # returns only in the re-executed process (or if exec fails)
+
+    from bench.gpu.report import Run
+
+    budget = budget_s or ((150 if quick else 450) if device == "cuda" else 900)
+    plan = make_plan(device, tiny, quick)
+    run = Run(out, budget)
+    run.results |= {"device": device, "tiny": tiny, "quick": quick, "plan": asdict(plan)}
+    run.log(f"gpu_check: device={device} quick={quick} tiny={tiny} out={out} work={work}")
+    try:
+        _stages(run, plan, work, data, tokenizer, device_id)
+    finally:
+        statuses = {name: record["status"] for name, record in run.results["stages"].items()}
+        run.log(f"done: {statuses}; results in {out}")
+        run.close()
+
+
+def _stages(
+    run: Run, plan: Plan, work: Path, data: Path | None, tokenizer: str, device_id: int
+) -> None:
+    from bench.gpu import checkpoint
+
+    device = plan.device
+    run.stage("environment", lambda: environment.describe(device))
+    if device == "cuda":
+        run.stage("cuda_smoke", lambda: environment.cuda_smoke(work, device_id))
+    texts, source = environment.find_abstracts(data)
+    run.results["data"] = {"source": source, "texts": len(texts)}
+    run.log(f"data: {len(texts)} texts, {source}")
+
+    name = "albert-tiny" if plan.tiny else "albert-base"
+    ckpt = work / f"{name}-checkpoint"
+    models_dir = work / "models"
+    bundle = models_dir / name
+    run.stage("checkpoint", lambda: checkpoint.build_checkpoint(ckpt, texts, plan.tiny, tokenizer))
+    run.stage(
+        "export",
+        lambda: checkpoint.export_bundle(
+            ckpt,
+            bundle,
+            list(plan.export_precisions),
+            work / "export.log",
+            timeout_s=max(60.0, run.remaining() - 60),
+        ),
+        min_s=60,
+    )
+    vocab = _vocab_size(bundle)
+    run.stage("placement", lambda: _placement(plan, bundle, device_id, vocab, work), min_s=20)
+    texts_for_agreement = texts[: plan.agreement_texts] if plan.agreement_texts else texts
+    run.stage(
+        "agreement",
+        lambda: _engine_checks().agreement(
+            bundle,
+            texts_for_agreement,
+            "fp32",
+            plan.candidate,
+            device,
+            device_id,
+            plan.threads,
+            run.log,
+        ),
+        min_s=30,
+    )
+    run.stage(
+        "memory",
+        lambda: _engine_checks().memory_plateau(
+            bundle,
+            plan.served,
+            plan.memory_batches,
+            min(plan.memory_seconds, max(10.0, run.remaining() - 150)),
+            device,
+            device_id,
+            plan.threads,
+            vocab,
+            run.log,
+            every=plan.memory_every,
+        ),
+        min_s=30,
+    )
+    gc.collect()
+    from bench.gpu import http_bench
+
+    run.stage(
+        "http",
+        lambda: http_bench.benchmark(
+            models_dir,
+            device,
+            device_id,
+            plan.served,
+            texts,
+            list(plan.http_grid),
+            plan.http_seconds,
+            work,
+            run.remaining,
+            run.log,
+        ),
+        min_s=45,
+    )
+    baseline_texts = texts[: plan.baseline_texts] if plan.baseline_texts else texts
+    from bench.gpu.baseline import pipeline_baseline
+
+    run.stage(
+        "baseline",
+        lambda: pipeline_baseline(
+            ckpt,
+            baseline_texts,
+            device,
+            list(plan.baseline_dtypes),
+            list(plan.baseline_batches),
+            run.remaining,
+            run.log,
+        ),
+        min_s=30,
+    )
+    if plan.second_precision is not None:
+        second = plan.second_precision
+        run.stage(
+            f"http_{second}",
+            lambda: http_bench.benchmark(
+                models_dir,
+                device,
+                device_id,
+                second,
+                texts,
+                list(plan.second_grid),
+                plan.http_seconds,
+                work,
+                run.remaining,
+                run.log,
+            ),
+            min_s=40,
+        )
+
+
+def _engine_checks() -> Any:
+    from bench.gpu import engine_checks
+
+    return engine_checks
+
+
+def _vocab_size(bundle: Path) -> int:
+    try:
+        from tokenizers import Tokenizer
+
+        return int(Tokenizer.from_file(str(bundle / "tokenizer.json")).get_vocab_size())
+    except Exception:  # no bundle: later stages record their own errors
+        return 1000
+
+
+def _placement(plan: Plan, bundle: Path, device_id: int, vocab: int, work: Path) -> dict[str, Any]:
+    from bench.gpu.placement import profile_placement, strict_session
+    from biotag.bundle import read_manifest
+
+    manifest = read_manifest(bundle)
+    precisions = (plan.candidate, "fp32")
+    result: dict[str, Any] = {}
+    for precision in precisions:
+        if precision not in manifest.graphs:
+            result[precision] = {"error": "not in the bundle"}
+            continue
+        graph = bundle / manifest.graphs[precision].file  # type: ignore[index]
+        entry: dict[str, Any] = {"strict": strict_session(graph, plan.device, device_id)}
+        try:
+            entry["profile"] = profile_placement(graph, plan.device, device_id, vocab, work)
+        except Exception as exc:  # keep the strict result
+            entry["profile"] = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
+        result[precision] = entry
+    return result
+
+
+if __name__ == "__main__":
+    typer.run(main)
