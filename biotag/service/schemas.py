@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from biotag.bundle import MODEL_NAME_PATTERN
 
@@ -15,9 +22,31 @@ class Document(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: Annotated[str, StringConstraints(max_length=256)] | None = Field(
-        default=None, description="Your identifier, echoed back; defaults to the position."
+        default=None,
+        description="Your identifier (a number is taken as its decimal string), echoed back; "
+        "defaults to the position.",
     )
     text: str = Field(description="The text to tag; offsets refer to its code points.")
+
+    @field_validator("text")
+    @classmethod
+    def _valid_unicode(cls, value: str) -> str:
+        return _require_unicode(value)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _numbers_are_ids_too(cls, value: object) -> object:
+        # PMIDs often arrive as JSON numbers
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _require_unicode(value: str) -> str:
+    """JSON may carry lone surrogates (\\ud800); they are not text and cannot be tokenised."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"text has an unpaired surrogate at position {exc.start}") from exc
+    return value
 
 
 class TagRequest(BaseModel):
@@ -42,6 +71,11 @@ class TagRequest(BaseModel):
     models: list[ModelName] | None = Field(
         default=None, min_length=1, description="Model names to run (GET /models); default: all."
     )
+
+    @field_validator("text")
+    @classmethod
+    def _valid_unicode(cls, value: str | None) -> str | None:
+        return None if value is None else _require_unicode(value)
 
     @model_validator(mode="after")
     def _one_input(self) -> Self:

@@ -133,6 +133,9 @@ def test_whitespace_only_gives_no_entities(server: RunningServer) -> None:
         (b'{"documents": [{"text": 5}]}', 422, "validation_error"),
         (b'{"documents": [{"id": "no text"}]}', 422, "validation_error"),
         (b'{"documents": "nope"}', 422, "validation_error"),
+        (b'{"text": "lone \\ud800 surrogate"}', 422, "validation_error"),
+        (b'{"documents": [{"text": "x"}], "text": "y"}', 422, "validation_error"),
+        (b'{"documents": []}', 422, "validation_error"),
         (b'{"text": "x", "models": ["../../etc/passwd"]}', 422, "validation_error"),
         (b'{"text": "x", "models": ["no-such-model"]}', 404, "unknown_model"),
         (
@@ -244,3 +247,8 @@ def test_overload_answers_503_with_retry_after_and_oversize_413(
             assert 'biotag_rejections_total{reason="queue_full"}' in client.get("/metrics").text
     finally:
         stop_server(running)
+
+
+def test_ids_are_echoed_and_numbers_accepted(server: RunningServer) -> None:
+    body = _tag(server, [{"id": 12345, "text": "cystic fibrosis"}, {"text": "leukemia"}])
+    assert [d["id"] for d in body["documents"]] == ["12345", "1"]
