@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[export,train,dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[export,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -30,5 +30,6 @@ lint: $(STAMP)
 
 ## Retrain the embedded default bundle from ../shared/data/bioner (about 75 min on 2 cores)
 models: $(STAMP)
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[train]'
 	$(BIN)/python -m models.recipe.train --output build/default-checkpoint --epochs 6 --max-minutes 72
 	$(BIN)/python -m models.recipe.publish --checkpoint build/default-checkpoint --output models/default
