@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from biotag.export.samples import SAMPLE_TEXTS
+
 REPO = Path(__file__).resolve().parents[2]
 CHILD_FLAG = "BIOTAG_GPU_CHECK_CHILD"
 SHIM_VERSION = "0.1.0"
@@ -236,20 +238,6 @@ def find_abstracts(explicit: Path | None) -> tuple[list[str], str]:
     return synthetic_abstracts(), f"SYNTHETIC text: NCBI abstracts not found (looked in {looked})"
 
 
-_SENTENCES = (
-    "Hereditary breast and ovarian cancer syndrome is caused by germline BRCA1 mutations.",
-    "Cisplatin-induced nephrotoxicity was attenuated by N-acetylcysteine in Wistar rats.",
-    "Duchenne muscular dystrophy (DMD) is an X-linked recessive disorder of muscle.",
-    "TNF-α and IL-6 levels rose in patients with Crohn's disease treated with infliximab.",
-    "Mutations in the CFTR gene cause cystic fibrosis in humans and in Sus scrofa models.",
-    "Ménière's disease and Sjögren syndrome were excluded; 5-fluorouracil was given i.v.",
-    "Ataxia-telangiectasia (A-T) patients show immunodeficiency and cancer predisposition.",
-    "Lithium carbonate caused nephrogenic diabetes insipidus in 3 of 12 patients (25%).",
-    "We genotyped 412 families with adenomatous polyposis coli for APC truncations.",
-    "No adverse events were recorded during the 24-week follow-up of the cohort.",
-)
-
-
 def synthetic_abstracts(count: int = 690, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
-    return [" ".join(rng.choices(_SENTENCES, k=rng.randint(6, 14))) for _ in range(count)]
+    return [" ".join(rng.choices(SAMPLE_TEXTS, k=rng.randint(6, 14))) for _ in range(count)]
