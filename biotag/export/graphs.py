@@ -106,6 +106,8 @@ def to_int8(fp32_path: Path, out_path: Path) -> None:
         str(out_path),
         weight_type=QuantType.QInt8,
         per_channel=True,
+        # 7-bit weights: no saturation in u8 x s8 kernels without VNNI; measured no worse here
+        reduce_range=True,
         nodes_to_exclude=excluded,
         # The fused graph carries contrib ops whose outputs have no inferred type.
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},

@@ -1,10 +1,11 @@
 """Token probabilities -> word labels -> scored entity spans with exact character offsets.
 
 Pure functions over numpy arrays. Word boundaries come from the text and the tokenizer's
-offsets, never from sub-word markers (``##`` does not exist in SentencePiece): a word is a run
-of letters, digits and combining marks, or any other single non-space character, which is how
-biomedical corpora and BERT's basic tokenizer split text. A word takes the label of the first
-token covering its first character.
+offsets, never from sub-word markers (``##`` does not exist in SentencePiece). A word is a
+whitespace-delimited run with the punctuation at its edges split off, one word per mark:
+"(G6PD)," gives "(", "G6PD", ")", ","; inner punctuation stays ("ataxia-telangiectasia",
+"Crohn's", "5-FU"), as in the tokenisation of the biomedical corpora models are trained on. A
+word takes the label of the first token covering its first character.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import numpy as np
 
 from biotag.labels import parse_label
 
-_WORD = re.compile(
-    r"(?:[^\W_]|[\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u0610-\u061a\u064b-\u065f"
-    r"\u0900-\u0903\u093a-\u094f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f])+"
-    r"|[^\s]",
+_COMBINING_MARKS = (
+    "\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u0610-\u061a\u064b-\u065f"
+    "\u0900-\u0903\u093a-\u094f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 )
+_WORD_CHAR = rf"(?:[^\W_]|[{_COMBINING_MARKS}])"
+# in a whitespace run: a core from its first to its last word character, or one edge mark
+_WORD = re.compile(rf"{_WORD_CHAR}(?:\S*{_WORD_CHAR})?|\S")
 _TAG_CODES = {"O": 0, "B": 1, "I": 2, "E": 3, "S": 4}
 OUT, BEGIN, INSIDE, END, SINGLE = range(5)
 

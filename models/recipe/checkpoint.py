@@ -18,7 +18,10 @@ from transformers import (
 
 from models.recipe.heads import HEADS
 
-MAX_POSITIONS = 512  # BERT's position table; the tokenizer limit must not exceed it
+# all-MiniLM-L6-v2 was pre-trained on inputs of at most 128 tokens and is fine-tuned here on
+# 128-sub-word chunks: later positions are untrained. The tokenizer limit becomes the bundle's
+# max length, so the service reads longer texts through overlapping 128-token windows.
+SERVED_LENGTH = 128
 
 
 def default_base_model() -> Path:
@@ -62,7 +65,7 @@ def build_model(base: Path) -> BertForTokenClassification:
 
 
 def load_tokenizer(base: Path) -> PreTrainedTokenizerBase:
-    tokenizer = AutoTokenizer.from_pretrained(base, model_max_length=MAX_POSITIONS)
+    tokenizer = AutoTokenizer.from_pretrained(base, model_max_length=SERVED_LENGTH)
     if not tokenizer.is_fast:
         raise RuntimeError("a fast tokenizer is needed for word_ids() and tokenizer.json")
     # The sentence-transformers base bakes truncation and fixed padding at 128 into

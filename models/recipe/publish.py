@@ -39,10 +39,11 @@ app = typer.Typer(add_completion=False)
 
 
 async def _evaluate_all(models_dir: Path, data_dir: Path) -> dict[str, dict[str, Evaluation]]:
+    """Each head alone, as `biotag eval --models HEAD` scores it."""
     results: dict[str, dict[str, Evaluation]] = {}
     mapping = parse_type_map([])
-    async with in_process(list(DEVEL_SETS), models_dir, None) as (model_types, tag_chunk):
-        for head, datasets in DEVEL_SETS.items():
+    for head, datasets in DEVEL_SETS.items():
+        async with in_process([head], models_dir, None) as (model_types, tag_chunk):
             for dataset in datasets:
                 documents = load_dataset(data_dir / dataset)
                 results.setdefault(head, {})[dataset] = await evaluate(

@@ -36,22 +36,22 @@ def _spans(
     return [(text[s.start : s.end], s.entity_type) for s in spans]
 
 
-def test_words_split_on_punctuation_and_keep_combining_marks() -> None:
-    text = "TNF-α (Me\u0301nie\u0300re) ﬁbrosis, 5-FU"
+def test_words_keep_inner_punctuation_and_split_edge_marks() -> None:
+    text = "TNF-α (Me\u0301nie\u0300re), Crohn's 5-FU... ﬁbrosis"
     starts, ends = segment_words(text)
     words = [text[s:e] for s, e in zip(starts, ends, strict=True)]
     assert words == [
-        "TNF",
-        "-",
-        "α",
+        "TNF-α",
         "(",
         "Me\u0301nie\u0300re",
         ")",
-        "ﬁbrosis",
         ",",
-        "5",
-        "-",
-        "FU",
+        "Crohn's",
+        "5-FU",
+        ".",
+        ".",
+        ".",
+        "ﬁbrosis",
     ]
 
 
