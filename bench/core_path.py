@@ -28,7 +28,7 @@ from bench.load import run_load
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def _serve(models_dir: Path, port: int, precision: str) -> subprocess.Popen[bytes]:
+def serve(models_dir: Path, port: int, precision: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "BIOTAG_CPU_PRECISION": precision, "BIOTAG_LOG_LEVEL": "warning"}
     command = [sys.executable, "-m", "biotag.cli", "serve", "--models-dir", str(models_dir)]
     process = subprocess.Popen([*command, "--port", str(port)], env=env)
@@ -64,7 +64,7 @@ def main(work: Path = Path("build/bench"), repeats: int = 3, port: int = 8765) -
         "runs": {},
     }
     for precision in [p for p in ("fp32", "int8") if p in manifest["graphs"]]:
-        process = _serve(models_dir, port, precision)
+        process = serve(models_dir, port, precision)
         try:
             url = f"http://127.0.0.1:{port}"
             asyncio.run(run_load(url, texts, 2, 1, 4))  # warm the path
