@@ -1,11 +1,12 @@
 """Token probabilities -> word labels -> scored entity spans with exact character offsets.
 
 Pure functions over numpy arrays. Word boundaries come from the text and the tokenizer's
-offsets, never from sub-word markers (``##`` does not exist in SentencePiece). A word is a
-whitespace-delimited run with the punctuation at its edges split off, one word per mark:
-"(G6PD)," gives "(", "G6PD", ")", ","; inner punctuation stays ("ataxia-telangiectasia",
-"Crohn's", "5-FU"), as in the tokenisation of the biomedical corpora models are trained on. A
-word takes the label of the first token covering its first character.
+offsets, never from sub-word markers (``##`` does not exist in SentencePiece): a word is a run
+of letters, digits and combining marks, or any other single non-space character, which is how
+the biomedical corpora and BERT's basic tokenizer split text. A word takes the label of the
+first token covering its first character. An entity whose first word is joined to the word
+before it by a hyphen or slash ("non-papillary carcinoma", "N-acetylcysteine") takes that
+prefix in; a suffix ("cisplatin-induced") stays out.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ _COMBINING_MARKS = (
 )
 _WORD_CHAR = rf"(?:[^\W_]|[{_COMBINING_MARKS}])"
 # in a whitespace run: a core from its first to its last word character, or one edge mark
-_WORD = re.compile(rf"{_WORD_CHAR}(?:\S*{_WORD_CHAR})?|\S")
+_WORD = re.compile(rf"{_WORD_CHAR}+|\S")
+_JOINERS = frozenset("-‐‑/")
 _TAG_CODES = {"O": 0, "B": 1, "I": 2, "E": 3, "S": 4}
 OUT, BEGIN, INSIDE, END, SINGLE = range(5)
 
@@ -144,9 +146,12 @@ def decode_spans(
     labels = word_probabilities.argmax(axis=-1)
     types = table.type_index[labels]
     type_probabilities = word_probabilities @ table.type_projection
+    runs = _with_prefixes(
+        text, word_starts, word_ends, types, _entity_runs(table.tags[labels], types)
+    )
     spans = []
-    for first, last in _entity_runs(table.tags[labels], types):
-        entity_type = int(types[first])
+    for first, last in runs:
+        entity_type = int(types[last])
         score = float(type_probabilities[first : last + 1, entity_type].mean())
         spans.append(
             Span(
@@ -157,3 +162,31 @@ def decode_spans(
             )
         )
     return spans
+
+
+def _with_prefixes(
+    text: str,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    types: np.ndarray,
+    runs: list[tuple[int, int]],
+) -> list[tuple[int, int]]:
+    """Runs grown over joined prefixes; a run reaching the previous one of its type merges."""
+    grown: list[tuple[int, int]] = []
+    for first, last in runs:
+        start = first
+        while (
+            start >= 2
+            and text[starts[start - 1] : ends[start - 1]] in _JOINERS
+            and ends[start - 1] == starts[start]
+            and ends[start - 2] == starts[start - 1]
+            and text[starts[start - 2]].isalnum()
+        ):
+            start -= 2
+        if grown and start <= grown[-1][1]:
+            if types[grown[-1][1]] != types[last]:
+                grown.append((first, last))  # another type's entity: no prefix to take
+                continue
+            start = grown.pop()[0]
+        grown.append((start, last))
+    return grown

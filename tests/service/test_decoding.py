@@ -36,23 +36,43 @@ def _spans(
     return [(text[s.start : s.end], s.entity_type) for s in spans]
 
 
-def test_words_keep_inner_punctuation_and_split_edge_marks() -> None:
-    text = "TNF-α (Me\u0301nie\u0300re), Crohn's 5-FU... ﬁbrosis"
+def test_words_split_on_punctuation_and_keep_combining_marks() -> None:
+    text = "TNF-α (Me\u0301nie\u0300re) ﬁbrosis, 5-FU"
     starts, ends = segment_words(text)
     words = [text[s:e] for s, e in zip(starts, ends, strict=True)]
     assert words == [
-        "TNF-α",
+        "TNF",
+        "-",
+        "α",
         "(",
         "Me\u0301nie\u0300re",
         ")",
-        ",",
-        "Crohn's",
-        "5-FU",
-        ".",
-        ".",
-        ".",
         "ﬁbrosis",
+        ",",
+        "5",
+        "-",
+        "FU",
     ]
+
+
+def test_entities_take_joined_prefixes_but_not_suffixes() -> None:
+    text = "non-papillary carcinoma after cisplatin-induced (N-acetylcysteine) damage"
+    starts, ends = segment_words(text)
+    words = [text[s:e] for s, e in zip(starts, ends, strict=True)]
+    labels = {"papillary": 1, "carcinoma": 2, "cisplatin": 1, "acetylcysteine": 1}
+    offsets = list(zip(starts.tolist(), ends.tolist(), strict=True))
+    found = _spans(text, offsets, [labels.get(word, 0) for word in words])
+    assert found == [
+        ("non-papillary carcinoma", "Disease"),
+        ("cisplatin", "Disease"),
+        ("N-acetylcysteine", "Disease"),
+    ]
+
+
+def test_a_prefix_reaching_the_previous_entity_merges_with_it() -> None:
+    text = "breast-ovarian cancer"
+    offsets = [(0, 6), (6, 7), (7, 14), (15, 21)]
+    assert _spans(text, offsets, [1, 0, 1, 2]) == [("breast-ovarian cancer", "Disease")]
 
 
 def test_subwords_take_the_label_of_the_first_piece() -> None:
