@@ -114,9 +114,10 @@ def server(
 
 @pytest.fixture
 def broken_models_dir(tiny_bundles_dir: Path, tmp_path: Path) -> Path:
-    """One good bundle and one whose graph file is corrupt."""
+    """One good bundle and one whose graph files are corrupt."""
     shutil.copytree(tiny_bundles_dir / "tiny-disease", tmp_path / "tiny-disease")
     broken = tmp_path / "broken"
     shutil.copytree(tiny_bundles_dir / "tiny-bert", broken)
-    (broken / "model.fp32.onnx").write_bytes(b"not an onnx graph")
+    for graph in broken.glob("*.onnx"):
+        graph.write_bytes(b"not an onnx graph")
     return tmp_path

@@ -30,9 +30,10 @@ class Settings(BaseSettings):
         "when available and falls back to the CPU.",
     )
     cpu_precision: Literal["fp32", "int8"] = Field(
-        default="fp32",
-        description="Graph variant run on the CPU. fp32 is batch-independent; int8 (dynamic "
-        "quantization) is run one sequence at a time so results stay batch-independent.",
+        default="int8",
+        description="Graph variant run on the CPU (falls back to the other if absent). int8 "
+        "(dynamic quantization) runs one sequence at a time, unpadded, so results never depend "
+        "on batch company; it is 2-2.7x faster than batched fp32 for ALBERT-base here.",
     )
     cuda_precision: Literal["fp16", "fp32"] = Field(
         default="fp16", description="Graph variant run on CUDA (falls back to fp32 if absent)."
