@@ -1,0 +1,39 @@
+"""The committed default bundle: four models from one encoder, useful out of the box."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from biotag.bundle import read_manifest
+from biotag.service.config import Settings
+from biotag.service.runtime import running
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+SENTENCE = "Cisplatin-induced nephrotoxicity was reduced in mice lacking the p53 gene."
+
+
+def test_manifest_declares_four_heads_with_devel_figures() -> None:
+    manifest = read_manifest(MODELS_DIR / "default")
+    assert [(h.name, h.entity_types) for h in manifest.heads] == [
+        ("disease", ["Disease"]),
+        ("chemical", ["Chemical"]),
+        ("gene", ["Gene"]),
+        ("species", ["Species"]),
+    ]
+    assert set(manifest.graphs) == {"int8"}
+    assert manifest.graphs["int8"].parity is not None
+    assert manifest.graphs["int8"].parity.passed
+    assert all(manifest.evaluation[h.name] for h in manifest.heads)
+
+
+@pytest.mark.slow
+async def test_one_inference_tags_all_four_types() -> None:
+    async with running(Settings(models_dir=MODELS_DIR, intra_op_threads=1)) as runtime:
+        assert runtime.ready
+        (entities,) = await runtime.tagger.tag([SENTENCE], None)
+    found = {(e.text, e.type) for e in entities}
+    assert {("Cisplatin", "Chemical"), ("nephrotoxicity", "Disease"), ("mice", "Species")} <= found
+    for entity in entities:
+        assert SENTENCE[entity.start : entity.end] == entity.text
