@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ import typer
 
 from bench.abstracts import ncbi_abstracts
 from bench.albert_base import build_albert_base
-from bench.load import run_load
+from bench.load import median_run, run_load
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -69,11 +68,7 @@ def main(work: Path = Path("build/bench"), repeats: int = 3, port: int = 8765) -
             url = f"http://127.0.0.1:{port}"
             asyncio.run(run_load(url, texts, 2, 1, 4))  # warm the path
             for clients, requests in ((1, 16), (8, 48)):
-                results = [
-                    asyncio.run(run_load(url, texts, clients, 1, requests)) for _ in range(repeats)
-                ]
-                median = statistics.median(r.docs_per_second for r in results)
-                summary = min(results, key=lambda r: abs(r.docs_per_second - median)).summary()
+                summary = median_run(url, texts, clients, requests, repeats)
                 report["runs"][f"{precision}/c{clients}"] = summary  # type: ignore[index]
                 print(precision, summary, flush=True)
         finally:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import statistics
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import typer
 
 from bench.abstracts import ncbi_abstracts
 from bench.core_path import RESULTS, serve
-from bench.load import run_load
+from bench.load import median_run, run_load
 
 
 def main(models_dir: Path = Path("models"), repeats: int = 3, port: int = 8766) -> None:
@@ -31,11 +30,7 @@ def main(models_dir: Path = Path("models"), repeats: int = 3, port: int = 8766) 
         url = f"http://127.0.0.1:{port}"
         asyncio.run(run_load(url, texts, 2, 1, 8))
         for clients, requests in ((1, 40), (8, 160)):
-            runs = [asyncio.run(run_load(url, texts, clients, 1, requests)) for _ in range(repeats)]
-            median = statistics.median(r.docs_per_second for r in runs)
-            report[f"c{clients}"] = min(
-                runs, key=lambda r: abs(r.docs_per_second - median)
-            ).summary()
+            report[f"c{clients}"] = median_run(url, texts, clients, requests, repeats)
             print(clients, report[f"c{clients}"], flush=True)
     finally:
         process.terminate()
