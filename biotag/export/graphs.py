@@ -31,14 +31,17 @@ class _LogitsOnly(torch.nn.Module):
         return self.model(**dict(zip(names, inputs, strict=True))).logits
 
 
-def accepts_token_types(model: PreTrainedModel) -> bool:
+def uses_token_types(model: PreTrainedModel, tokenizer_outputs: list[str]) -> bool:
+    """Whether the graph takes token_type_ids: only when the model reads them and the tokenizer
+    produces them, so that a tokenizer's output can be fed to the graph as it is."""
     takes_argument = "token_type_ids" in inspect.signature(model.forward).parameters
-    return takes_argument and int(getattr(model.config, "type_vocab_size", 0) or 0) > 0
+    has_types = int(getattr(model.config, "type_vocab_size", 0) or 0) > 0
+    return takes_argument and has_types and "token_type_ids" in tokenizer_outputs
 
 
-def export_fp32(model: PreTrainedModel, path: Path) -> list[str]:
+def export_fp32(model: PreTrainedModel, path: Path, tokenizer_outputs: list[str]) -> list[str]:
     """Export with dynamic batch and sequence axes; returns the graph's input names."""
-    with_token_types = accepts_token_types(model)
+    with_token_types = uses_token_types(model, tokenizer_outputs)
     names = list(INPUT_NAMES if with_token_types else INPUT_NAMES[:2])
     wrapper = _LogitsOnly(model, with_token_types).eval()
     sample = torch.tensor([[2, 7, 8, 9, 3], [2, 7, 8, 3, 0]], dtype=torch.long)

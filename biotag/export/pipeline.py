@@ -97,7 +97,7 @@ def export_bundle(
     try:
         raw = staging / "raw.onnx"
         progress("exporting to ONNX")
-        input_names = graphs.export_fp32(model, raw)
+        input_names = graphs.export_fp32(model, raw, list(tokenizer.model_input_names))
         progress("fusing with the ONNX Runtime transformer optimizer")
         fp32 = staging / "model.fp32.onnx"
         fusion = graphs.optimize(raw, fp32, config.num_attention_heads, config.hidden_size)
