@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test lint models
+.PHONY: install serve test lint models ablation
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,3 +33,11 @@ models: $(STAMP)
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[train]'
 	$(BIN)/python -m models.recipe.train --output build/default-checkpoint --epochs 6 --max-minutes 72
 	$(BIN)/python -m models.recipe.publish --checkpoint build/default-checkpoint --output models/default
+
+## Does BC5CDR's disease labelling help the disease head? (2 epochs on NCBI + BC5CDR, with and without)
+ablation: $(STAMP)
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[train]'
+	for flag in --bc5cdr-disease --no-bc5cdr-disease; do \
+	    $(BIN)/python -m models.recipe.train --output build/ablation$$flag --epochs 2 \
+	        --corpora ncbi-disease --corpora bc5cdr $$flag || exit 1; \
+	done
