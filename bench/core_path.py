@@ -3,8 +3,10 @@
     python -m bench.core_path [--work build/bench] [--repeats 3]
 
 Exports the checkpoint with `biotag export`, then for each CPU precision starts `biotag serve`
-and runs 1 and 8 concurrent clients (one NCBI abstract per request). Prints medians over
-repeats and writes bench/results/core_path.json. Numbers only: nothing here passes or fails.
+and runs 1 and 8 concurrent clients (one NCBI abstract per request); then, in the same run,
+the transformers pipeline (batch 1 and 8) on the same checkpoint and abstracts. Prints medians
+over repeats, the service/pipeline ratios, and writes bench/results/core_path.json. Numbers
+only: nothing here passes or fails.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import typer
 
 from bench.abstracts import ncbi_abstracts
 from bench.albert_base import build_albert_base
+from bench.baselines import pipeline_abstracts_per_s
 from bench.load import median_run, run_load
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -74,6 +77,16 @@ def main(work: Path = Path("build/bench"), repeats: int = 3, port: int = 8765) -
         finally:
             process.terminate()
             process.wait(30)
+    baseline = {
+        f"pipeline_bs{size}": round(pipeline_abstracts_per_s(checkpoint, texts[:24], size), 2)
+        for size in (1, 8)
+    }
+    best = max(baseline.values())
+    report["baseline"] = baseline
+    report["ratio_vs_best_pipeline"] = {
+        name: round(run["abstracts_per_s"] / best, 2)  # type: ignore[index]
+        for name, run in report["runs"].items()  # type: ignore[union-attr]
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "core_path.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
