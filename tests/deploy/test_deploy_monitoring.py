@@ -6,15 +6,14 @@ import json
 import subprocess
 from typing import Any
 
-import pytest
 from deploy_support import (
     DOCKER,
     EXPORTED_METRICS,
     REJECTION_REASONS,
     check_promql,
-    find_tool,
     load_yaml,
     metric_families,
+    require_tool,
     walk_dashboard_targets,
 )
 
@@ -35,9 +34,7 @@ REQUIRED_ON_DASHBOARD = {
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    tool = find_tool("promtool")
-    if tool is None:
-        pytest.skip("promtool not installed (apt-get install -y prometheus)")
+    tool = require_tool("promtool", "apt-get install -y prometheus (as .ci/run does)")
     return subprocess.run(
         [tool, *args], capture_output=True, text=True, cwd=DOCKER, check=False, timeout=120
     )
