@@ -98,7 +98,7 @@ def main(
     if device not in ("cuda", "cpu"):
         raise typer.BadParameter("--device must be cuda or cpu")
     work.mkdir(parents=True, exist_ok=True)
-    environment.reexec_once(work)  # returns only in the re-executed process (or if exec fails)
+    environment.reexec_once()  # returns only in the re-executed process (or if exec fails)
 
     from bench.gpu.report import Run
 

@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import biotag
 from biotag.export.samples import SAMPLE_TEXTS
 
 REPO = Path(__file__).resolve().parents[2]
 CHILD_FLAG = "BIOTAG_GPU_CHECK_CHILD"
-SHIM_VERSION = "0.1.0"
 # where docs/gpu.md tells the later session to put the abstracts (.gpu-parts/ is git-ignored)
 CARRIED_DATA = REPO / ".gpu-parts" / "ncbi"
 MODULES = (
@@ -59,27 +59,7 @@ def cuda_library_dirs() -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def biotag_metadata_shim(work: Path) -> Path | None:
-    """A folder with biotag's dist-info when biotag is importable but not installed.
-
-    The exporter records ``importlib.metadata.version("biotag")``; on the GPU machine the
-    package comes from PYTHONPATH, so without this the export would fail.
-    """
-    try:
-        importlib.metadata.version("biotag")
-        return None
-    except importlib.metadata.PackageNotFoundError:
-        pass
-    shim = work / "metadata-shim"
-    info = shim / f"biotag-{SHIM_VERSION}.dist-info"
-    info.mkdir(parents=True, exist_ok=True)
-    (info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: biotag\nVersion: {SHIM_VERSION}\n", encoding="utf-8"
-    )
-    return shim
-
-
-def reexec_once(work: Path) -> None:
+def reexec_once() -> None:
     """Restart this process once with LD_LIBRARY_PATH and PYTHONPATH set for CUDA and biotag.
 
     The dynamic loader reads LD_LIBRARY_PATH only at start-up, and the service and exporter
@@ -92,11 +72,7 @@ def reexec_once(work: Path) -> None:
     libraries = cuda_library_dirs()
     if libraries:
         env["LD_LIBRARY_PATH"] = ":".join([*libraries, *filter(None, [env.get("LD_LIBRARY_PATH")])])
-    paths = [str(REPO)]
-    shim = biotag_metadata_shim(work)
-    if shim is not None:
-        paths.insert(0, str(shim))
-    env["PYTHONPATH"] = ":".join([*paths, *filter(None, [env.get("PYTHONPATH")])])
+    env["PYTHONPATH"] = ":".join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
     env["PYTHONUNBUFFERED"] = "1"
     # nothing can be fetched on the GPU machine: never let transformers try (and wait)
     env |= {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
@@ -146,7 +122,7 @@ def describe(device: str) -> dict[str, Any]:
         "device_asked": device,
         "onnxruntime_providers": ort.get_available_providers(),
         "onnxruntime_file": ort.__file__,
-        "biotag_version": _biotag_version(),
+        "biotag_version": biotag.__version__,
         "LD_LIBRARY_PATH": os.environ.get("LD_LIBRARY_PATH", ""),
         "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
         "versions": module_versions(),
@@ -156,13 +132,6 @@ def describe(device: str) -> dict[str, Any]:
             "--query-gpu=name,driver_version,memory.total,memory.used", "--format=csv,noheader"
         )
     return info
-
-
-def _biotag_version() -> str:
-    try:
-        return importlib.metadata.version("biotag")
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed (no metadata)"
 
 
 def cuda_smoke(work: Path, device_id: int) -> dict[str, Any]:
