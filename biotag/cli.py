@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:  # the commands import their heavy modules lazily
+    from biotag.bundle import Manifest
+    from biotag.evaluation.runner import Evaluation
 
 app = typer.Typer(help="Biomedical entity tagging on ONNX Runtime.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -73,10 +77,7 @@ def export(
         raise typer.Exit(EXIT_CHECK_FAILED)
 
 
-def _print_export(manifest: object, output_dir: Path) -> None:
-    from biotag.bundle import Manifest
-
-    assert isinstance(manifest, Manifest)
+def _print_export(manifest: Manifest, output_dir: Path) -> None:
     table = Table(title=f"bundle {manifest.name} -> {output_dir}")
     for column in ("precision", "size (MB)", "checked on", "max |Δlogit|", "label agreement"):
         table.add_column(column)
@@ -167,7 +168,7 @@ def evaluate_models(
         raise typer.Exit(EXIT_BAD_INPUT) from exc
     chosen = list(dict.fromkeys(models))
 
-    async def run() -> object:
+    async def run() -> Evaluation:
         backend = over_http(chosen, url) if url else in_process(chosen, models_dir, threads)
         async with backend as (model_types, tag_chunk):
             return await evaluate(documents, chosen, model_types, mapping, tag_chunk)
@@ -180,12 +181,9 @@ def evaluate_models(
     _print_evaluation(result, dataset, json_output)
 
 
-def _print_evaluation(result: object, dataset: Path, json_output: bool) -> None:
+def _print_evaluation(result: Evaluation, dataset: Path, json_output: bool) -> None:
     import json
 
-    from biotag.evaluation.runner import Evaluation
-
-    assert isinstance(result, Evaluation)
     if json_output:
         print(json.dumps({"dataset": str(dataset), **result.as_dict()}))
         return

@@ -17,8 +17,6 @@ import pytest
 
 from tests.support.tiny_models import build_tiny_albert, build_tiny_bert
 
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bioner"
-
 
 @dataclass(frozen=True)
 class TinyCheckpoints:

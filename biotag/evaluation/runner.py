@@ -129,7 +129,7 @@ async def in_process(
             deadline = time.monotonic() + RETRY_LIMIT_S
             while True:
                 try:
-                    results = await runtime.tagger.tag(texts, models)
+                    results = (await runtime.tagger.tag(texts, models)).documents
                 except QueueFullError as exc:  # other chunks hold the queue: wait for room
                     if time.monotonic() > deadline:
                         raise EvaluationError(_QUEUE_FULL) from exc

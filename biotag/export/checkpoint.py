@@ -33,6 +33,11 @@ class CheckpointInfo:
     config: dict[str, Any]
 
 
+def file_sha256(file: Path) -> str:
+    with file.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
 def checkpoint_sha256(path: Path) -> str:
     """Hash of the files that determine the model's outputs (config and weights), in name order."""
     digest = hashlib.sha256()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -11,7 +10,7 @@ from pathlib import Path
 
 from biotag import __version__
 from biotag.bundle import TOKENIZER_FILE, Graph, Manifest, Precision, write_manifest
-from biotag.export.checkpoint import CheckpointInfo, inspect_checkpoint
+from biotag.export.checkpoint import CheckpointInfo, file_sha256, inspect_checkpoint
 from biotag.export.errors import ExportError
 
 ALL_PRECISIONS: tuple[Precision, ...] = ("fp32", "int8", "fp16")
@@ -33,10 +32,6 @@ def _tool_versions() -> dict[str, str]:
 
     modules = (onnx, onnxruntime, tokenizers, torch, transformers)
     return {"biotag": __version__} | {m.__name__: str(m.__version__) for m in modules}
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _load(info: CheckpointInfo):  # noqa: ANN202 - transformers types are imported lazily
@@ -133,7 +128,7 @@ def export_bundle(
                 file=path.name,
                 precision=precision,
                 bytes=path.stat().st_size,
-                sha256=_sha256(path),
+                sha256=file_sha256(path),
                 batch_invariant=precision != "int8",
                 parity=figures,
             )

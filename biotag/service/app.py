@@ -13,18 +13,13 @@ from biotag.service.errors import install_error_handlers
 from biotag.service.metrics import Metrics
 from biotag.service.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
 from biotag.service.routes import router
-from biotag.service.runtime import start_runtime
+from biotag.service.runtime import start_runtime, stop_runtime
 from biotag.service.state import ServiceState
 
 
 async def _start(state: ServiceState) -> None:
-    runtime = await start_runtime(state.settings, state.metrics)
-    state.registry, state.batchers, state.tagger = (
-        runtime.registry,
-        runtime.batchers,
-        runtime.tagger,
-    )
-    state.ready = runtime.ready
+    state.runtime = await start_runtime(state.settings, state.metrics)
+    state.ready = state.runtime.ready
     state.metrics.ready.set(1 if state.ready else 0)
 
 
@@ -37,8 +32,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         state.ready = False
         state.metrics.ready.set(0)
-        for batcher in state.batchers.values():
-            await batcher.stop()
+        if state.runtime is not None:
+            await stop_runtime(state.runtime)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

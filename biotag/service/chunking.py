@@ -8,7 +8,6 @@ it sits farthest from an edge, so an entity crossing a seam is seen with context
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -59,8 +58,8 @@ class DocumentTokenizer:
         self.prefix_ids, self.suffix_ids = _special_tokens(tokenizer)
 
     @classmethod
-    def from_file(cls, path: Path) -> DocumentTokenizer:
-        return cls(Tokenizer.from_file(str(path)))
+    def from_json(cls, serialized: str) -> DocumentTokenizer:
+        return cls(Tokenizer.from_str(serialized))
 
     @property
     def special_count(self) -> int:

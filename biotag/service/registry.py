@@ -78,8 +78,8 @@ def load_bundle(directory: Path, settings: Settings, provider: Provider) -> Load
     manifest = read_manifest(directory)
     precision = choose_precision(manifest, provider, settings)
     graph = manifest.graphs[precision]
-    tokenizer_file = directory / manifest.tokenizer
-    tokenizer = DocumentTokenizer.from_file(tokenizer_file)
+    tokenizer_json = (directory / manifest.tokenizer).read_text(encoding="utf-8")
+    tokenizer = DocumentTokenizer.from_json(tokenizer_json)
     engine = Engine(
         directory / graph.file,
         EngineOptions(provider, settings.intra_op_threads, settings.cuda_device_id),
@@ -92,7 +92,7 @@ def load_bundle(directory: Path, settings: Settings, provider: Provider) -> Load
         directory=directory,
         manifest=manifest,
         tokenizer=tokenizer,
-        tokenizer_key=hashlib.sha256(tokenizer_file.read_bytes()).hexdigest(),
+        tokenizer_key=hashlib.sha256(tokenizer_json.encode()).hexdigest(),
         engine=engine,
         precision=precision,
         window_tokens=window_tokens,

@@ -13,9 +13,9 @@ from starlette.responses import Response
 
 from biotag.service.batcher import QueueFullError, TooManySequencesError
 from biotag.service.errors import ApiError, ErrorCode
-from biotag.service.schemas import ErrorResponse, TagRequest, TagResponse
+from biotag.service.schemas import Document, ErrorResponse, TagRequest, TagResponse
 from biotag.service.state import ServiceState, StateDep
-from biotag.service.tagging import Entity, UnknownModelError
+from biotag.service.tagging import Tagged, Tagger, UnknownModelError
 
 router = APIRouter()
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -27,9 +27,8 @@ def _json(payload: object, status_code: int = 200) -> Response:
     return Response(orjson.dumps(payload), status_code=status_code, media_type="application/json")
 
 
-def _check_limits(state: ServiceState, body: TagRequest) -> list[str]:
+def _check_limits(state: ServiceState, documents: list[Document]) -> None:
     settings = state.settings
-    documents = body.resolved_documents()
     if len(documents) > settings.max_documents:
         state.metrics.rejections.labels("too_many_documents").inc()
         raise ApiError(
@@ -44,7 +43,6 @@ def _check_limits(state: ServiceState, body: TagRequest) -> list[str]:
                 f"document {index} has {len(document.text)} characters; "
                 f"at most {settings.max_document_chars}",
             )
-    return [document.text for document in documents]
 
 
 async def _client_gone(request: Request) -> None:
@@ -54,10 +52,13 @@ async def _client_gone(request: Request) -> None:
 
 
 async def _tag_unless_disconnected(
-    state: ServiceState, request: Request, texts: list[str], models: list[str] | None
-) -> list[list[Entity]] | None:
-    assert state.tagger is not None
-    work = asyncio.ensure_future(state.tagger.tag(texts, models))
+    tagger: Tagger,
+    state: ServiceState,
+    request: Request,
+    texts: list[str],
+    models: list[str] | None,
+) -> Tagged | None:
+    work = asyncio.ensure_future(tagger.tag(texts, models))
     watcher = asyncio.ensure_future(_client_gone(request))
     try:
         await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
@@ -90,19 +91,22 @@ async def _tag_unless_disconnected(
 @router.post("/tag", response_model=TagResponse, responses=_ERRORS)
 async def tag(body: TagRequest, request: Request, state: StateDep) -> Response:
     """Tag documents with the requested models (all served models by default)."""
-    texts = _check_limits(state, body)
-    if state.tagger is None or not state.registry.models:
+    documents = body.resolved_documents()
+    _check_limits(state, documents)
+    if state.runtime is None or not state.registry.models:
         state.metrics.rejections.labels("not_ready").inc()
         raise ApiError(
             ErrorCode.NOT_READY, "no model is loaded", retry_after_s=state.settings.retry_after_s
         )
-    results = await _tag_unless_disconnected(state, request, texts, body.models)
-    if results is None:
+    texts = [document.text for document in documents]
+    tagged = await _tag_unless_disconnected(
+        state.runtime.tagger, state, request, texts, body.models
+    )
+    if tagged is None:
         return Response(status_code=499)  # nobody is listening; uvicorn drops it
-    documents = body.resolved_documents()
     entity_counts: collections.Counter[tuple[str, str]] = collections.Counter()
     payload = []
-    for index, (document, entities) in enumerate(zip(documents, results, strict=True)):
+    for index, (document, entities) in enumerate(zip(documents, tagged.documents, strict=True)):
         entity_counts.update((e.model, e.type) for e in entities)
         payload.append(
             {
@@ -123,8 +127,7 @@ async def tag(body: TagRequest, request: Request, state: StateDep) -> Response:
     state.metrics.documents.inc(len(documents))
     for (model, entity_type), count in entity_counts.items():
         state.metrics.entities.labels(model, entity_type).inc(count)
-    models = state.tagger.resolve(body.models) if state.tagger else {}
-    return _json({"documents": payload, "models": [m for names in models.values() for m in names]})
+    return _json({"documents": payload, "models": tagged.models})
 
 
 @router.get("/models")

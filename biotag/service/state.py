@@ -1,33 +1,33 @@
-"""What the running app holds: settings, metrics, loaded bundles, batchers, readiness."""
+"""What the running app holds: settings, metrics, the loaded runtime, readiness."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from biotag.service.batcher import Batcher
 from biotag.service.config import Settings
 from biotag.service.metrics import Metrics
 from biotag.service.registry import Registry
-from biotag.service.tagging import Tagger
+from biotag.service.runtime import Runtime
+
+_NOTHING_LOADED = Registry()
 
 
 @dataclass
 class ServiceState:
     settings: Settings
     metrics: Metrics
-    registry: Registry = field(default_factory=Registry)
-    batchers: dict[str, Batcher] = field(default_factory=dict)
-    tagger: Tagger | None = None
+    runtime: Runtime | None = None  # set once the lifespan has loaded the bundles
     ready: bool = False
-    startup_error: str | None = None
+
+    @property
+    def registry(self) -> Registry:
+        return self.runtime.registry if self.runtime else _NOTHING_LOADED
 
     def not_ready_reasons(self) -> dict[str, str]:
         reasons = dict(self.registry.errors)
-        if self.startup_error:
-            reasons["startup"] = self.startup_error
         if not self.ready and not reasons:
             reasons["startup"] = "models are still loading"
         return reasons

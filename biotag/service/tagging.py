@@ -36,6 +36,12 @@ class Entity:
 
 
 @dataclass(frozen=True)
+class Tagged:
+    models: list[str]  # the models that ran, grouped by bundle
+    documents: list[list[Entity]]  # per document, in request order, sorted by position
+
+
+@dataclass(frozen=True)
 class _DocumentPlan:
     encoded: EncodedDocument
     windows: list[Window]
@@ -61,8 +67,8 @@ class Tagger:
             by_bundle.setdefault(self._registry.models[name].name, []).append(name)
         return by_bundle
 
-    async def tag(self, texts: list[str], models: list[str] | None) -> list[list[Entity]]:
-        """Entities per document, in document order, each list sorted by position.
+    async def tag(self, texts: list[str], models: list[str] | None) -> Tagged:
+        """Entities of the requested models (all served models when None) per document.
 
         Raises UnknownModelError; QueueFullError when a bundle's queue cannot take the windows
         now; TooManySequencesError when it never could.
@@ -95,7 +101,7 @@ class Tagger:
                 merged[index].extend(entities)
         for entities in merged:
             entities.sort(key=lambda e: (e.start, e.end, e.model))
-        return merged
+        return Tagged([name for names in plan.values() for name in names], merged)
 
     async def _run_bundle(
         self,

@@ -32,7 +32,7 @@ def test_manifest_declares_four_heads_with_devel_figures() -> None:
 async def test_one_inference_tags_all_four_types() -> None:
     async with running(Settings(models_dir=MODELS_DIR, intra_op_threads=1)) as runtime:
         assert runtime.ready
-        (entities,) = await runtime.tagger.tag([SENTENCE], None)
+        (entities,) = (await runtime.tagger.tag([SENTENCE], None)).documents
     found = {(e.text, e.type) for e in entities}
     assert {("Cisplatin", "Chemical"), ("nephrotoxicity", "Disease"), ("mice", "Species")} <= found
     for entity in entities:

@@ -39,7 +39,9 @@ def test_owned_tokens_have_context_on_both_sides(n_tokens: int, stride: int) -> 
 
 
 def test_windows_are_wrapped_in_special_tokens(tiny_bundles_dir) -> None:
-    tokenizer = DocumentTokenizer.from_file(tiny_bundles_dir / "tiny-bert" / "tokenizer.json")
+    tokenizer = DocumentTokenizer.from_json(
+        (tiny_bundles_dir / "tiny-bert" / "tokenizer.json").read_text()
+    )
     (document,) = tokenizer.encode(["Patients with cystic fibrosis"])
     (window,) = plan_windows(len(document.ids), 100, 10)
     ids = tokenizer.window_ids(document, window)
