@@ -13,6 +13,7 @@ gpu_check.md and progress.log under --out. See docs/gpu.md.
 from __future__ import annotations
 
 import gc
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -39,6 +40,8 @@ class Plan:
     memory_every: int
     http_grid: tuple[tuple[int, int], ...]
     http_seconds: float
+    workers: int  # server processes of the multi-process HTTP stage
+    workers_grid: tuple[tuple[int, int], ...]
     second_precision: str | None
     second_grid: tuple[tuple[int, int], ...]
     baseline_texts: int | None
@@ -65,6 +68,9 @@ def make_plan(device: str, tiny: bool, quick: bool) -> Plan:
         memory_every=50 if cuda else 10,
         http_grid=quick_grid if quick else full_grid,
         http_seconds=(3 if quick else 6) if cuda else 2,
+        # one process leaves cores for the load generator and the tokenizers' threads
+        workers=max(2, min(12, (os.cpu_count() or 2) - 4)),
+        workers_grid=((128, 16),) if quick else ((8, 16), (32, 16), (128, 16)),
         second_precision=None if quick or not cuda else "fp32",
         second_grid=((1, 1), (32, 16)),
         baseline_texts=(200 if quick else None) if cuda else 24,
@@ -211,6 +217,23 @@ def _stages(
             run.log,
         ),
         min_s=30,
+    )
+    run.stage(
+        "http_workers",
+        lambda: http_bench.benchmark(
+            models_dir,
+            device,
+            device_id,
+            plan.served,
+            texts,
+            list(plan.workers_grid),
+            plan.http_seconds,
+            work,
+            run.remaining,
+            run.log,
+            workers=plan.workers,
+        ),
+        min_s=45,
     )
     if plan.second_precision is not None:
         second = plan.second_precision

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -101,6 +103,9 @@ def serve(
     ] = None,
     host: Annotated[str | None, typer.Option(help="Listen address (BIOTAG_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (BIOTAG_PORT).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Server processes (BIOTAG_WORKERS).", min=1)
+    ] = None,
 ) -> None:
     """Serve every bundle under MODELS_DIR over HTTP. Other settings: BIOTAG_* variables."""
     import uvicorn
@@ -110,18 +115,41 @@ def serve(
 
     overrides = {
         key: value
-        for key, value in {"models_dir": models_dir, "host": host, "port": port}.items()
+        for key, value in {
+            "models_dir": models_dir,
+            "host": host,
+            "port": port,
+            "workers": workers,
+        }.items()
         if value is not None
     }
     settings = Settings(**overrides)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
-        access_log=False,
-    )
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "timeout_graceful_shutdown": int(settings.shutdown_timeout_s),
+        "access_log": False,
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), **common)
+        return
+    # each worker process builds its own app from the environment
+    os.environ.update({f"BIOTAG_{key.upper()}": str(value) for key, value in overrides.items()})
+    _prepare_multiprocess_metrics()
+    uvicorn.run("biotag.service.app:create_app", factory=True, workers=settings.workers, **common)
+
+
+def _prepare_multiprocess_metrics() -> None:
+    """A private, empty folder for prometheus-client's per-process files (stale files from an
+    earlier run would be summed in)."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder is None:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="biotag-metrics-")
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for stale in Path(folder).glob("*.db"):
+        stale.unlink()
 
 
 @app.command("eval")

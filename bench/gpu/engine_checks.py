@@ -41,7 +41,9 @@ def _windows(bundle: Path, texts: list[str]) -> tuple[list[np.ndarray], int, int
     from biotag.service.chunking import DocumentTokenizer, plan_windows
 
     manifest = read_manifest(bundle)
-    tokenizer = DocumentTokenizer.from_file(bundle / manifest.tokenizer)
+    tokenizer = DocumentTokenizer.from_json(
+        (bundle / manifest.tokenizer).read_text(encoding="utf-8")
+    )
     capacity = manifest.max_length - tokenizer.special_count
     stride = min(64, capacity // 2 - 1)
     sequences = []

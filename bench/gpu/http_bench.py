@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import math
 import os
 import re
@@ -13,7 +12,6 @@ import socket
 import subprocess
 import sys
 import time
-import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -69,11 +67,17 @@ def scrape(url: str) -> dict[str, float]:
 
 @contextlib.contextmanager
 def serve(
-    models_dir: Path, device: str, precision: str, log_file: Path, ready_timeout_s: float
+    models_dir: Path,
+    device: str,
+    precision: str,
+    log_file: Path,
+    ready_timeout_s: float,
+    workers: int = 1,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     env = child_env(
         {
+            "BIOTAG_WORKERS": str(workers),
             "BIOTAG_EXECUTION_PROVIDER": device,
             "BIOTAG_CUDA_PRECISION": precision if device == "cuda" else "fp16",
             "BIOTAG_CPU_PRECISION": precision if device == "cpu" else "fp32",
@@ -102,8 +106,10 @@ def serve(
             except httpx.TransportError:
                 answer = None
             if answer is not None and answer.status_code == 200:
-                break
-            if answer is not None and "still loading" not in answer.text:
+                # with several workers /readyz answers for one; biotag_ready is their minimum
+                if scrape(url).get("biotag_ready"):
+                    break
+            elif answer is not None and "still loading" not in answer.text:
                 # a bundle failed to load (e.g. no CUDA provider): it will never be ready
                 raise RuntimeError(f"serve not ready: {answer.text[:1500]}")
             time.sleep(0.5)
@@ -122,30 +128,19 @@ def _tail(path: Path, chars: int = 2500) -> str:
 
 
 def _cpu_seconds(pid: int) -> float | None:
+    """CPU time of a process and its live children (uvicorn's worker processes)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(_cpu_seconds(int(child)) or 0.0 for child in children)
 
 
 def _own_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-@contextlib.contextmanager
-def _connection_pool_per_client() -> Iterator[None]:
-    """bench.load's AsyncClient keeps httpx's default pool (100 connections, 20 kept alive);
-    128 clients would then wait for connections and reconnect. Lift the limits for the run."""
-    original = load.httpx
-    unlimited = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-    shim = types.SimpleNamespace(AsyncClient=functools.partial(httpx.AsyncClient, limits=unlimited))
-    load.httpx = shim  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        load.httpx = original
 
 
 def measure(
@@ -162,12 +157,9 @@ def measure(
     server_cpu = _cpu_seconds(server_pid)
     own_cpu = _own_cpu_seconds()
     began = time.monotonic()
-    with _connection_pool_per_client():
-        run = asyncio.run(
-            asyncio.wait_for(
-                load.run_load(url, texts, clients, docs_per_request, requests), timeout_s
-            )
-        )
+    run = asyncio.run(
+        asyncio.wait_for(load.run_load(url, texts, clients, docs_per_request, requests), timeout_s)
+    )
     ended = time.monotonic()
     after = scrape(url)
     delta = {name: after.get(name, 0.0) - before.get(name, 0.0) for name in after}
@@ -222,15 +214,21 @@ def benchmark(
     work: Path,
     remaining: Callable[[], float],
     log: Callable[[str], None],
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Every (clients, abstracts per request) point, each sized by a pilot run at that point."""
-    result: dict[str, Any] = {"precision": precision, "device": device, "points": {}}
+    result: dict[str, Any] = {
+        "precision": precision,
+        "device": device,
+        "workers": workers,
+        "points": {},
+    }
     sampler = GpuSampler(device_id, enabled=device == "cuda")
-    log_file = work / f"serve-{device}-{precision}.log"
+    log_file = work / f"serve-{device}-{precision}-w{workers}.log"
     try:
-        with serve(models_dir, device, precision, log_file, ready_timeout_s=240) as (url, proc):
+        with serve(models_dir, device, precision, log_file, 240, workers) as (url, proc):
             result["models"] = httpx.get(f"{url}/models", timeout=30).json()
-            log(f"serve ({precision}) ready at {url}")
+            log(f"serve ({precision}, {workers} workers) ready at {url}")
             result["warm_up"] = measure(url, proc.pid, texts, 8, 4, 16, sampler, 120)
             timeout = max(30.0, 4 * seconds_per_point + 20)
             for clients, per_request in grid:

@@ -57,8 +57,13 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         k: memory.get(k)
         for k in ("batches_run", "max_first_half_mb", "max_last_half_mb", "plateaus")
     }
-    http = _result(results, "http")
-    best = _best_point(http)
+    candidates = {stage: _best_point(_result(results, stage)) for stage in ("http", "http_workers")}
+    summary["http_best_by_stage"] = {
+        stage: {"point": found[0], "abstracts_per_s": found[1]} if found else None
+        for stage, found in candidates.items()
+    }
+    found = [(stage, point) for stage, point in candidates.items() if point]
+    best = max((point for _, point in found), key=lambda point: point[1]) if found else None
     summary["http_best"] = {"point": best[0], "abstracts_per_s": best[1]} if best else None
     baseline = _result(results, "baseline")
     summary["baseline_best"] = baseline.get("best")
@@ -125,12 +130,18 @@ def render_markdown(results: dict[str, Any]) -> str:
         "server_cpu_share",
         "client_cpu_share",
     )
-    for title, data in (("HTTP", http), ("HTTP (second precision)", _result(results, "http_fp32"))):
+    tables = (
+        ("HTTP, one server process", http),
+        ("HTTP, several server processes", _result(results, "http_workers")),
+        ("HTTP (second precision)", _result(results, "http_fp32")),
+    )
+    for title, data in tables:
         if not data.get("points"):
             continue
         lines += [
             "",
-            f"## {title}: {data.get('precision')} on {data.get('device')}",
+            f"## {title}: {data.get('precision')} on {data.get('device')}, "
+            f"{data.get('workers', 1)} process(es)",
             "",
             "| clients | abstracts/request | " + " | ".join(columns) + " | GPU util % |",
             "| --- | --- | " + " | ".join("---" for _ in columns) + " | --- |",

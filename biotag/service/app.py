@@ -34,6 +34,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.metrics.ready.set(0)
         if state.runtime is not None:
             await stop_runtime(state.runtime)
+        state.metrics.process_exited()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -24,6 +24,14 @@ class Settings(BaseSettings):
     port: int = Field(
         default=8000, ge=1, le=65535, description="TCP port `biotag serve` listens on."
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="Server processes sharing the port, each with its own ONNX Runtime "
+        "session(s) and batcher. Tokenising, decoding and JSON run in Python, so on a GPU host "
+        "one process cannot keep the GPU busy; several can. Metrics are then summed over the "
+        "processes (Prometheus multiprocess mode, PROMETHEUS_MULTIPROC_DIR).",
+    )
     execution_provider: Literal["auto", "cuda", "cpu"] = Field(
         default="auto",
         description="ONNX Runtime provider: `cuda` requires CUDAExecutionProvider, `auto` uses it "

@@ -1,8 +1,22 @@
-"""Prometheus metrics, on a registry owned by one app instance (no process-global state)."""
+"""Prometheus metrics, on a registry owned by one app instance (no process-global state).
+
+With several server processes (``workers`` > 1) prometheus-client's multiprocess mode is on
+(PROMETHEUS_MULTIPROC_DIR, set by `biotag serve`): each process writes its values to files there
+and /metrics, whichever process answers it, sums them over all processes.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 from biotag.service.batcher import BatchStats
 
@@ -14,6 +28,7 @@ _RATIO_BUCKETS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 
 class Metrics:
     def __init__(self) -> None:
+        self.multiprocess = "PROMETHEUS_MULTIPROC_DIR" in os.environ
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
@@ -30,7 +45,11 @@ class Metrics:
             registry=r,
         )
         self.queue_depth = Gauge(
-            "biotag_queue_depth", "Windows waiting to be batched.", ["bundle"], registry=r
+            "biotag_queue_depth",
+            "Windows waiting to be batched.",
+            ["bundle"],
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.queue_wait = Histogram(
             "biotag_queue_wait_seconds",
@@ -82,8 +101,27 @@ class Metrics:
             "Served models (value 1).",
             ["model", "bundle", "precision", "provider"],
             registry=r,
+            multiprocess_mode="livemax",
         )
-        self.ready = Gauge("biotag_ready", "1 when every bundle is loaded and warm.", registry=r)
+        self.ready = Gauge(
+            "biotag_ready",
+            "1 when every bundle is loaded and warm (in every server process).",
+            registry=r,
+            multiprocess_mode="livemin",
+        )
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format of this process, or of all processes in multiprocess mode."""
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        combined = CollectorRegistry()
+        multiprocess.MultiProcessCollector(combined)
+        return generate_latest(combined)
+
+    def process_exited(self) -> None:
+        """Drop this process's live gauges from the multiprocess sums."""
+        if self.multiprocess:
+            multiprocess.mark_process_dead(os.getpid())
 
     def batch_observer(self, bundle: str) -> BundleBatchObserver:
         return BundleBatchObserver(self, bundle)

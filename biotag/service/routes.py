@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
 from biotag.service.batcher import QueueFullError, TooManySequencesError
@@ -177,4 +177,4 @@ async def readyz(state: StateDep) -> Response:
 @router.get("/metrics")
 async def metrics(state: StateDep) -> Response:
     """Prometheus text format."""
-    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -252,3 +252,37 @@ def test_overload_answers_503_with_retry_after_and_oversize_413(
 def test_ids_are_echoed_and_numbers_accepted(server: RunningServer) -> None:
     body = _tag(server, [{"id": 12345, "text": "cystic fibrosis"}, {"text": "leukemia"}])
     assert [d["id"] for d in body["documents"]] == ["12345", "1"]
+
+
+def test_several_workers_serve_one_port_and_sum_their_metrics(
+    tiny_bundles_dir: Path, tmp_path: Path
+) -> None:
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_1.db").write_bytes(b"stale file of an earlier run")
+    running = start_server(
+        tiny_bundles_dir,
+        tmp_path / "server.log",
+        BIOTAG_WORKERS="2",
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(metrics_dir.glob("gauge_livemin_*.db"))) < 2:  # one file per worker
+            assert time.monotonic() < deadline, running.log.read_text()
+            time.sleep(0.2)
+
+        def tag_on_own_connection(index: int) -> int:
+            with running.client() as client:  # a new connection lands on either worker
+                documents = [{"id": str(index), "text": ABSTRACT}]
+                return client.post("/tag", json={"documents": documents}).status_code
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(tag_on_own_connection, range(40)))
+        assert statuses == [200] * 40
+        with running.client() as client:
+            exposition = client.get("/metrics").text
+        assert "biotag_documents_total 40.0" in exposition
+        assert "biotag_ready 1.0" in exposition
+    finally:
+        stop_server(running)
