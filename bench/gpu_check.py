@@ -13,6 +13,7 @@ gpu_check.md and progress.log under --out. See docs/gpu.md.
 from __future__ import annotations
 
 import gc
+import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ class Plan:
     device: str
     tiny: bool
     quick: bool
+    tune: bool  # compare CUDA settings first, then run the later stages with the fastest
     export_precisions: tuple[str, ...]
     candidate: str  # the reduced precision compared with fp32
     served: str  # the precision `biotag serve` picks on this device
@@ -50,14 +52,39 @@ class Plan:
     threads: int
 
 
-def make_plan(device: str, tiny: bool, quick: bool) -> Plan:
+def make_plan(device: str, tiny: bool, quick: bool, tune: bool = False) -> Plan:
     cuda = device == "cuda"
     full_grid = tuple((c, d) for c in (1, 8, 32, 128) for d in (1, 16))
     quick_grid = ((1, 1), (8, 16), (128, 16)) if cuda else ((1, 1), (8, 4))
+    if tune:
+        return Plan(
+            device=device,
+            tiny=tiny,
+            quick=quick,
+            tune=True,
+            export_precisions=("fp32", "fp16"),
+            candidate="fp16",
+            served="fp16" if cuda else "fp32",
+            agreement_texts=None if cuda else 40,
+            memory_batches=1000 if cuda else 60,
+            memory_seconds=45 if cuda else 20,
+            memory_every=50 if cuda else 10,
+            http_grid=((1, 1), (1, 16), (8, 16), (32, 16)) if cuda else ((1, 1),),
+            http_seconds=4 if cuda else 2,
+            workers=max(2, min(12, (os.cpu_count() or 2) - 4)),
+            workers_grid=((8, 16), (32, 16), (64, 16), (128, 16)) if cuda else ((8, 4),),
+            second_precision=None,
+            second_grid=(),
+            baseline_texts=300 if cuda else 24,
+            baseline_dtypes=("fp16",) if cuda else ("fp32",),
+            baseline_batches=(32,),
+            threads=0 if cuda else 1,
+        )
     return Plan(
         device=device,
         tiny=tiny,
         quick=quick,
+        tune=False,
         # ONNX Runtime's CPU provider runs the fp16 graph too, so the dry run compares the same
         export_precisions=("fp32", "fp16"),
         candidate="fp16",
@@ -100,6 +127,9 @@ def main(
         str, typer.Option(help="auto, sentencepiece or tokenizers (the fallback builder).")
     ] = "auto",
     device_id: Annotated[int, typer.Option(help="CUDA device.")] = 0,
+    tune: Annotated[
+        bool, typer.Option(help="Compare CUDA settings, then measure with the fastest.")
+    ] = False,
 ) -> None:
     if device not in ("cuda", "cpu"):
         raise typer.BadParameter("--device must be cuda or cpu")
@@ -109,7 +139,7 @@ def main(
     from bench.gpu.report import Run
 
     budget = budget_s or ((150 if quick else 450) if device == "cuda" else 900)
-    plan = make_plan(device, tiny, quick)
+    plan = make_plan(device, tiny, quick, tune)
     run = Run(out, budget)
     run.results |= {"device": device, "tiny": tiny, "quick": quick, "plan": asdict(plan)}
     run.log(f"gpu_check: device={device} quick={quick} tiny={tiny} out={out} work={work}")
@@ -151,7 +181,29 @@ def _stages(
         min_s=60,
     )
     vocab = _vocab_size(bundle)
-    run.stage("placement", lambda: _placement(plan, bundle, device_id, vocab, work), min_s=20)
+    served, tuning = plan.served, None
+    if plan.tune:
+        from bench.gpu import cuda_variants
+
+        compared = run.stage(
+            "variants",
+            lambda: cuda_variants.compare(
+                bundle, device, device_id, vocab, work, run.remaining, run.log
+            ),
+            min_s=60,
+        )
+        if compared:
+            served, tuning = cuda_variants.VARIANTS[compared["best"]]
+            run.log(f"tuned: {compared['best']} = {served}, {tuning}")
+    else:
+        run.stage("placement", lambda: _placement(plan, bundle, device_id, vocab, work), min_s=20)
+    server_env = {}
+    if tuning is not None:
+        server_env = {
+            "BIOTAG_CUDA_PROVIDER_OPTIONS": json.dumps(tuning.provider_options),
+            "BIOTAG_WIDTH_MULTIPLE": str(tuning.width_multiple),
+        }
+    run.results["served"] = {"precision": served, "server_env": server_env}
     texts_for_agreement = texts[: plan.agreement_texts] if plan.agreement_texts else texts
     run.stage(
         "agreement",
@@ -164,6 +216,7 @@ def _stages(
             device_id,
             plan.threads,
             run.log,
+            tuning,
         ),
         min_s=30,
     )
@@ -171,7 +224,7 @@ def _stages(
         "memory",
         lambda: _engine_checks().memory_plateau(
             bundle,
-            plan.served,
+            served,
             plan.memory_batches,
             min(plan.memory_seconds, max(10.0, run.remaining() - 150)),
             device,
@@ -180,61 +233,58 @@ def _stages(
             vocab,
             run.log,
             every=plan.memory_every,
+            tuning=tuning,
         ),
         min_s=30,
     )
     gc.collect()
     from bench.gpu import http_bench
-
-    run.stage(
-        "http",
-        lambda: http_bench.benchmark(
-            models_dir,
-            device,
-            device_id,
-            plan.served,
-            texts,
-            list(plan.http_grid),
-            plan.http_seconds,
-            work,
-            run.remaining,
-            run.log,
-        ),
-        min_s=45,
-    )
-    baseline_texts = texts[: plan.baseline_texts] if plan.baseline_texts else texts
     from bench.gpu.baseline import pipeline_baseline
 
-    run.stage(
-        "baseline",
-        lambda: pipeline_baseline(
-            ckpt,
-            baseline_texts,
-            device,
-            list(plan.baseline_dtypes),
-            list(plan.baseline_batches),
-            run.remaining,
-            run.log,
-        ),
-        min_s=30,
-    )
-    run.stage(
-        "http_workers",
-        lambda: http_bench.benchmark(
-            models_dir,
-            device,
-            device_id,
-            plan.served,
-            texts,
-            list(plan.workers_grid),
-            plan.http_seconds,
-            work,
-            run.remaining,
-            run.log,
-            workers=plan.workers,
-        ),
-        min_s=45,
-    )
+    def http_stage(name: str, grid: tuple[tuple[int, int], ...], workers: int) -> None:
+        run.stage(
+            name,
+            lambda: http_bench.benchmark(
+                models_dir,
+                device,
+                device_id,
+                served,
+                texts,
+                list(grid),
+                plan.http_seconds,
+                work,
+                run.remaining,
+                run.log,
+                workers=workers,
+                extra_env=server_env,
+            ),
+            min_s=45,
+        )
+
+    def baseline_stage() -> None:
+        baseline_texts = texts[: plan.baseline_texts] if plan.baseline_texts else texts
+        run.stage(
+            "baseline",
+            lambda: pipeline_baseline(
+                ckpt,
+                baseline_texts,
+                device,
+                list(plan.baseline_dtypes),
+                list(plan.baseline_batches),
+                run.remaining,
+                run.log,
+            ),
+            min_s=30,
+        )
+
+    if plan.tune:  # the multi-process figures matter most; then one process; then the baseline
+        http_stage("http_workers", plan.workers_grid, plan.workers)
+        http_stage("http", plan.http_grid, 1)
+        baseline_stage()
+    else:
+        http_stage("http", plan.http_grid, 1)
+        baseline_stage()
+        http_stage("http_workers", plan.workers_grid, plan.workers)
     if plan.second_precision is not None:
         second = plan.second_precision
         run.stage(

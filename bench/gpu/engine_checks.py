@@ -6,6 +6,7 @@ import gc
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +19,45 @@ MAX_BATCH_SIZE = 64
 AGREEMENT_TARGET = 0.995
 
 
-def load_engine(bundle: Path, precision: str, device: str, device_id: int, threads: int) -> Any:
+@dataclass(frozen=True)
+class Tuning:
+    """CUDA provider options and width bucketing, as BIOTAG_CUDA_PROVIDER_OPTIONS and
+    BIOTAG_WIDTH_MULTIPLE would set them."""
+
+    provider_options: dict[str, str] = field(default_factory=dict)
+    width_multiple: int = 1
+
+
+def load_engine(
+    bundle: Path,
+    precision: str,
+    device: str,
+    device_id: int,
+    threads: int,
+    tuning: Tuning | None = None,
+) -> Any:
     from biotag.bundle import read_manifest
     from biotag.service.engine import Engine, EngineOptions
+
+    tuning = tuning or Tuning()
 
     manifest = read_manifest(bundle)
     if precision not in manifest.graphs:
         raise RuntimeError(f"the bundle has no {precision} graph (has {sorted(manifest.graphs)})")
     graph = manifest.graphs[precision]  # type: ignore[index]
-    options = EngineOptions(provider=device, intra_op_threads=threads, cuda_device_id=device_id)  # type: ignore[arg-type]
+    options = EngineOptions(
+        provider=device,  # type: ignore[arg-type]
+        intra_op_threads=threads,
+        cuda_device_id=device_id,
+        cuda_provider_options=tuning.provider_options,
+        width_multiple=tuning.width_multiple,
+    )
     return Engine(
         bundle / graph.file,
         options,
         pad_id=manifest.pad_token_id,
         batch_invariant=graph.batch_invariant,
+        max_width=manifest.max_length,
     )
 
 
@@ -89,6 +115,7 @@ def agreement(
     device_id: int,
     threads: int,
     log: Callable[[str], None],
+    tuning: Tuning | None = None,
 ) -> dict[str, Any]:
     """Label agreement of ``candidate`` with ``reference`` over every window of every text."""
     sequences, prefix, suffix = _windows(bundle, texts)
@@ -103,7 +130,7 @@ def agreement(
     }
     logits: dict[str, list[np.ndarray]] = {}
     for precision in (reference, candidate):
-        engine = load_engine(bundle, precision, device, device_id, threads)
+        engine = load_engine(bundle, precision, device, device_id, threads, tuning)
         engine.warm_up(MAX_BATCH_SIZE if device == "cuda" else 4, 512 if device == "cuda" else 64)
         _run_all(engine, sequences[:64])  # warm the shapes
         logits[precision], seconds = _run_all(engine, sequences)
@@ -182,6 +209,7 @@ def memory_plateau(
     log: Callable[[str], None],
     every: int = 50,
     max_length: int = 512,
+    tuning: Tuning | None = None,
 ) -> dict[str, Any]:
     """Random widths 16..max_length and random batch sizes under the token budget."""
     sampler = GpuSampler(device_id, period_ms=100, enabled=device == "cuda")
@@ -193,7 +221,7 @@ def memory_plateau(
         time.sleep(0.15)  # let the sampler catch up with the last batch
         return (sampler.window(since, time.monotonic()) or {}).get("memory_max_mb")
 
-    engine = load_engine(bundle, precision, device, device_id, threads)
+    engine = load_engine(bundle, precision, device, device_id, threads, tuning)
     rng = np.random.default_rng(1234)
     mark = time.monotonic()
     samples: list[dict[str, float | int | None]] = [{"batch": 0, "mb": memory_mb(mark - 1)}]

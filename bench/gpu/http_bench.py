@@ -73,6 +73,7 @@ def serve(
     log_file: Path,
     ready_timeout_s: float,
     workers: int = 1,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     env = child_env(
@@ -85,6 +86,7 @@ def serve(
             # 128 clients x 16 abstracts must queue, not be refused
             "BIOTAG_MAX_QUEUE_WINDOWS": "16384",
         }
+        | (extra_env or {})
     )
     if device == "cpu":
         env["BIOTAG_INTRA_OP_THREADS"] = "1"
@@ -215,18 +217,23 @@ def benchmark(
     remaining: Callable[[], float],
     log: Callable[[str], None],
     workers: int = 1,
+    extra_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Every (clients, abstracts per request) point, each sized by a pilot run at that point."""
     result: dict[str, Any] = {
         "precision": precision,
         "device": device,
         "workers": workers,
+        "extra_env": extra_env or {},
         "points": {},
     }
     sampler = GpuSampler(device_id, enabled=device == "cuda")
     log_file = work / f"serve-{device}-{precision}-w{workers}.log"
     try:
-        with serve(models_dir, device, precision, log_file, 240, workers) as (url, proc):
+        with serve(models_dir, device, precision, log_file, 240, workers, extra_env) as (
+            url,
+            proc,
+        ):
             result["models"] = httpx.get(f"{url}/models", timeout=30).json()
             log(f"serve ({precision}, {workers} workers) ready at {url}")
             result["warm_up"] = measure(url, proc.pid, texts, 8, 4, 16, sampler, 120)

@@ -47,6 +47,18 @@ class Settings(BaseSettings):
         default="fp16", description="Graph variant run on CUDA (falls back to fp32 if absent)."
     )
     cuda_device_id: int = Field(default=0, ge=0, description="CUDA device ordinal.")
+    cuda_provider_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra CUDAExecutionProvider options as a JSON object, e.g. "
+        '`{"sdpa_kernel": "2", "gpu_mem_limit": "8589934592"}`; they override biotag\'s own '
+        "(device_id, arena_extend_strategy).",
+    )
+    width_multiple: int = Field(
+        default=1,
+        ge=1,
+        description="Pad each batch's width up to a multiple of this. Fewer distinct shapes: "
+        "ONNX Runtime's CUDA provider keeps per-shape state, so on a GPU this bounds memory.",
+    )
     max_batch_tokens: int = Field(
         default=16384,
         ge=64,

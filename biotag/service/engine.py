@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -28,6 +29,8 @@ class EngineOptions:
     provider: Provider
     intra_op_threads: int = 0
     cuda_device_id: int = 0
+    cuda_provider_options: Mapping[str, str] = field(default_factory=dict)
+    width_multiple: int = 1
 
 
 class Engine:
@@ -39,7 +42,12 @@ class Engine:
     """
 
     def __init__(
-        self, graph: Path, options: EngineOptions, pad_id: int, batch_invariant: bool
+        self,
+        graph: Path,
+        options: EngineOptions,
+        pad_id: int,
+        batch_invariant: bool,
+        max_width: int,
     ) -> None:
         session_options = ort.SessionOptions()
         session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -57,7 +65,8 @@ class Engine:
                         # grow the arena by what is asked, not in powers of two: varying
                         # shapes would otherwise ratchet GPU memory up
                         "arena_extend_strategy": "kSameAsRequested",
-                    },
+                    }
+                    | dict(options.cuda_provider_options),
                 ),
                 "CPUExecutionProvider",
             ]
@@ -76,6 +85,8 @@ class Engine:
         self._device_id = options.cuda_device_id
         self._input_names = {i.name for i in self._session.get_inputs()}
         self._pad_id = pad_id
+        self._width_multiple = options.width_multiple
+        self._max_width = max_width  # the model's positions
         self.batch_invariant = batch_invariant
 
     def run(self, sequences: list[np.ndarray]) -> list[np.ndarray]:
@@ -86,7 +97,9 @@ class Engine:
 
     def _run_padded(self, sequences: list[np.ndarray]) -> list[np.ndarray]:
         lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-        width = int(lengths.max())
+        longest = int(lengths.max())
+        bucket = -(-longest // self._width_multiple) * self._width_multiple
+        width = max(longest, min(bucket, self._max_width))
         input_ids = np.full((len(sequences), width), self._pad_id, dtype=np.int64)
         for row, sequence in enumerate(sequences):
             input_ids[row, : len(sequence)] = sequence

@@ -82,9 +82,16 @@ def load_bundle(directory: Path, settings: Settings, provider: Provider) -> Load
     tokenizer = DocumentTokenizer.from_json(tokenizer_json)
     engine = Engine(
         directory / graph.file,
-        EngineOptions(provider, settings.intra_op_threads, settings.cuda_device_id),
+        EngineOptions(
+            provider,
+            settings.intra_op_threads,
+            settings.cuda_device_id,
+            settings.cuda_provider_options,
+            settings.width_multiple,
+        ),
         pad_id=manifest.pad_token_id,
         batch_invariant=graph.batch_invariant,
+        max_width=manifest.max_length,
     )
     window_tokens = min(settings.window_tokens or manifest.max_length, manifest.max_length)
     stride = min(settings.window_stride, (window_tokens - tokenizer.special_count) // 2 - 1)
