@@ -130,6 +130,10 @@ def main(
     tune: Annotated[
         bool, typer.Option(help="Compare CUDA settings, then measure with the fastest.")
     ] = False,
+    variant: Annotated[
+        str | None,
+        typer.Option(help="With --tune: skip the comparison, use this bench.gpu.cuda_variants."),
+    ] = None,
 ) -> None:
     if device not in ("cuda", "cpu"):
         raise typer.BadParameter("--device must be cuda or cpu")
@@ -144,7 +148,7 @@ def main(
     run.results |= {"device": device, "tiny": tiny, "quick": quick, "plan": asdict(plan)}
     run.log(f"gpu_check: device={device} quick={quick} tiny={tiny} out={out} work={work}")
     try:
-        _stages(run, plan, work, data, tokenizer, device_id)
+        _stages(run, plan, work, data, tokenizer, device_id, variant)
     finally:
         statuses = {name: record["status"] for name, record in run.results["stages"].items()}
         run.log(f"done: {statuses}; results in {out}")
@@ -152,7 +156,13 @@ def main(
 
 
 def _stages(
-    run: Run, plan: Plan, work: Path, data: Path | None, tokenizer: str, device_id: int
+    run: Run,
+    plan: Plan,
+    work: Path,
+    data: Path | None,
+    tokenizer: str,
+    device_id: int,
+    variant: str | None,
 ) -> None:
     from bench.gpu import checkpoint
 
@@ -182,7 +192,13 @@ def _stages(
     )
     vocab = _vocab_size(bundle)
     served, tuning = plan.served, None
-    if plan.tune:
+    if plan.tune and variant is not None:
+        from bench.gpu import cuda_variants
+
+        precision, tuning = cuda_variants.VARIANTS[variant]
+        served = precision if device == "cuda" else served  # the CPU serves fp32 or int8
+        run.log(f"variant {variant} = {precision}, {tuning}")
+    elif plan.tune:
         from bench.gpu import cuda_variants
 
         compared = run.stage(
@@ -193,7 +209,8 @@ def _stages(
             min_s=60,
         )
         if compared:
-            served, tuning = cuda_variants.VARIANTS[compared["best"]]
+            precision, tuning = cuda_variants.VARIANTS[compared["best"]]
+            served = precision if device == "cuda" else served
             run.log(f"tuned: {compared['best']} = {served}, {tuning}")
     else:
         run.stage("placement", lambda: _placement(plan, bundle, device_id, vocab, work), min_s=20)
@@ -201,7 +218,7 @@ def _stages(
     if tuning is not None:
         server_env = {
             "BIOTAG_CUDA_PROVIDER_OPTIONS": json.dumps(tuning.provider_options),
-            "BIOTAG_WIDTH_MULTIPLE": str(tuning.width_multiple),
+            "BIOTAG_CUDA_WIDTH_MULTIPLE": str(tuning.width_multiple),
         }
     run.results["served"] = {"precision": served, "server_env": server_env}
     texts_for_agreement = texts[: plan.agreement_texts] if plan.agreement_texts else texts

@@ -21,11 +21,11 @@ AGREEMENT_TARGET = 0.995
 
 @dataclass(frozen=True)
 class Tuning:
-    """CUDA provider options and width bucketing, as BIOTAG_CUDA_PROVIDER_OPTIONS and
-    BIOTAG_WIDTH_MULTIPLE would set them."""
+    """CUDA provider options and shape buckets, as BIOTAG_CUDA_PROVIDER_OPTIONS and
+    BIOTAG_CUDA_WIDTH_MULTIPLE set them (0: exact shapes)."""
 
     provider_options: dict[str, str] = field(default_factory=dict)
-    width_multiple: int = 1
+    width_multiple: int = 0
 
 
 def load_engine(
@@ -38,6 +38,7 @@ def load_engine(
 ) -> Any:
     from biotag.bundle import read_manifest
     from biotag.service.engine import Engine, EngineOptions
+    from biotag.service.shapes import ShapeBuckets
 
     tuning = tuning or Tuning()
 
@@ -50,14 +51,17 @@ def load_engine(
         intra_op_threads=threads,
         cuda_device_id=device_id,
         cuda_provider_options=tuning.provider_options,
-        width_multiple=tuning.width_multiple,
+        shape_buckets=ShapeBuckets(
+            tuning.width_multiple, manifest.max_length, MAX_BATCH_SIZE, MAX_BATCH_TOKENS
+        )
+        if tuning.width_multiple
+        else None,
     )
     return Engine(
         bundle / graph.file,
         options,
         pad_id=manifest.pad_token_id,
         batch_invariant=graph.batch_invariant,
-        max_width=manifest.max_length,
     )
 
 

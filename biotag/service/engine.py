@@ -11,6 +11,8 @@ from typing import Literal
 import numpy as np
 import onnxruntime as ort
 
+from biotag.service.shapes import ShapeBuckets
+
 Provider = Literal["cuda", "cpu"]
 _ORT_PROVIDER = {"cuda": "CUDAExecutionProvider", "cpu": "CPUExecutionProvider"}
 logger = logging.getLogger(__name__)
@@ -30,7 +32,7 @@ class EngineOptions:
     intra_op_threads: int = 0
     cuda_device_id: int = 0
     cuda_provider_options: Mapping[str, str] = field(default_factory=dict)
-    width_multiple: int = 1
+    shape_buckets: ShapeBuckets | None = None  # None: every batch runs at its exact shape
 
 
 class Engine:
@@ -47,7 +49,6 @@ class Engine:
         options: EngineOptions,
         pad_id: int,
         batch_invariant: bool,
-        max_width: int,
     ) -> None:
         session_options = ort.SessionOptions()
         session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -85,8 +86,7 @@ class Engine:
         self._device_id = options.cuda_device_id
         self._input_names = {i.name for i in self._session.get_inputs()}
         self._pad_id = pad_id
-        self._width_multiple = options.width_multiple
-        self._max_width = max_width  # the model's positions
+        self._buckets = options.shape_buckets
         self.batch_invariant = batch_invariant
 
     def run(self, sequences: list[np.ndarray]) -> list[np.ndarray]:
@@ -96,14 +96,18 @@ class Engine:
         return self._run_padded(sequences)
 
     def _run_padded(self, sequences: list[np.ndarray]) -> list[np.ndarray]:
-        lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-        longest = int(lengths.max())
-        bucket = -(-longest // self._width_multiple) * self._width_multiple
-        width = max(longest, min(bucket, self._max_width))
-        input_ids = np.full((len(sequences), width), self._pad_id, dtype=np.int64)
+        count = len(sequences)
+        lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=count)
+        rows, width = count, int(lengths.max())
+        if self._buckets is not None:
+            rows, width = self._buckets.rows(count), self._buckets.width(width)
+        input_ids = np.full((rows, width), self._pad_id, dtype=np.int64)
         for row, sequence in enumerate(sequences):
             input_ids[row, : len(sequence)] = sequence
-        attention_mask = (np.arange(width)[None, :] < lengths[:, None]).astype(np.int64)
+        # filler rows attend to one pad token: a row with nothing to attend to is undefined
+        row_lengths = np.ones(rows, dtype=np.int64)
+        row_lengths[:count] = lengths
+        attention_mask = (np.arange(width)[None, :] < row_lengths[:, None]).astype(np.int64)
         feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
         if "token_type_ids" in self._input_names:
             feeds["token_type_ids"] = np.zeros_like(input_ids)
@@ -120,7 +124,13 @@ class Engine:
         self._session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()[0]
 
-    def warm_up(self, rows: int, length: int) -> None:
-        """Run the largest batch shape once so the first request does not pay for allocation."""
-        sequence = np.full(length, self._pad_id, dtype=np.int64)
-        self.run([sequence] * (rows if self.batch_invariant else 1))
+    def warm_up(self, rows: int, length: int) -> int:
+        """Run the largest batch shape once so the first request does not pay for allocation;
+        with shape buckets, run every bucket once. Returns the number of shapes run."""
+        shapes = [(rows if self.batch_invariant else 1, length)]
+        if self._buckets is not None:
+            shapes = self._buckets.all_shapes()
+        for shape_rows, shape_width in shapes:
+            sequence = np.full(shape_width, self._pad_id, dtype=np.int64)
+            self.run([sequence] * shape_rows)
+        return len(shapes)

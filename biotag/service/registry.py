@@ -12,6 +12,7 @@ from biotag.service.chunking import DocumentTokenizer
 from biotag.service.config import Settings
 from biotag.service.decoding import LabelTable
 from biotag.service.engine import Engine, EngineError, EngineOptions, Provider, cuda_available
+from biotag.service.shapes import ShapeBuckets
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,15 @@ def load_bundle(directory: Path, settings: Settings, provider: Provider) -> Load
     graph = manifest.graphs[precision]
     tokenizer_json = (directory / manifest.tokenizer).read_text(encoding="utf-8")
     tokenizer = DocumentTokenizer.from_json(tokenizer_json)
+    window_tokens = min(settings.window_tokens or manifest.max_length, manifest.max_length)
+    buckets = None
+    if provider == "cuda" and settings.cuda_width_multiple > 0:
+        buckets = ShapeBuckets(
+            width_multiple=settings.cuda_width_multiple,
+            max_width=window_tokens,
+            max_rows=settings.max_batch_size,
+            max_tokens=settings.max_batch_tokens,
+        )
     engine = Engine(
         directory / graph.file,
         EngineOptions(
@@ -87,13 +97,11 @@ def load_bundle(directory: Path, settings: Settings, provider: Provider) -> Load
             settings.intra_op_threads,
             settings.cuda_device_id,
             settings.cuda_provider_options,
-            settings.width_multiple,
+            buckets,
         ),
         pad_id=manifest.pad_token_id,
         batch_invariant=graph.batch_invariant,
-        max_width=manifest.max_length,
     )
-    window_tokens = min(settings.window_tokens or manifest.max_length, manifest.max_length)
     stride = min(settings.window_stride, (window_tokens - tokenizer.special_count) // 2 - 1)
     return LoadedBundle(
         directory=directory,

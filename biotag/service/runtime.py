@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -33,7 +34,14 @@ class Runtime:
 
 def _warm_up(bundle: LoadedBundle, settings: Settings) -> None:
     rows = max(1, min(settings.max_batch_size, settings.max_batch_tokens // bundle.window_tokens))
-    bundle.engine.warm_up(rows, bundle.window_tokens)
+    began = time.perf_counter()
+    shapes = bundle.engine.warm_up(rows, bundle.window_tokens)
+    logger.info(
+        "%s: warmed up on %d batch shape(s) in %.1f s",
+        bundle.name,
+        shapes,
+        time.perf_counter() - began,
+    )
 
 
 async def start_runtime(settings: Settings, metrics: Metrics) -> Runtime:

@@ -1,0 +1,35 @@
+"""The Engine on a real ONNX Runtime session (CPU): padding to shape buckets changes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from biotag.bundle import read_manifest
+from biotag.service.engine import Engine, EngineOptions
+from biotag.service.shapes import ShapeBuckets
+
+
+def _engine(bundle: Path, buckets: ShapeBuckets | None) -> Engine:
+    manifest = read_manifest(bundle)
+    return Engine(
+        bundle / manifest.graphs["fp32"].file,  # type: ignore[index]
+        EngineOptions("cpu", intra_op_threads=1, shape_buckets=buckets),
+        pad_id=manifest.pad_token_id,
+        batch_invariant=True,
+    )
+
+
+def test_bucketed_batches_give_the_logits_of_exact_ones(tiny_bundles_dir: Path) -> None:
+    bundle = tiny_bundles_dir / "tiny-disease"
+    buckets = ShapeBuckets(width_multiple=16, max_width=128, max_rows=8, max_tokens=1024)
+    rng = np.random.default_rng(0)
+    sequences = [rng.integers(5, 700, size=n).astype(np.int64) for n in (3, 17, 40, 33, 9)]
+    exact = _engine(bundle, None).run(sequences)
+    bucketed_engine = _engine(bundle, buckets)
+    bucketed = bucketed_engine.run(sequences)
+    for alone, padded, sequence in zip(exact, bucketed, sequences, strict=True):
+        assert padded.shape == (len(sequence), alone.shape[1])
+        np.testing.assert_allclose(padded, alone, atol=1e-4)
+    assert bucketed_engine.warm_up(8, 128) == len(buckets.all_shapes())
