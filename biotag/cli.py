@@ -136,6 +136,9 @@ def serve(
         return
     # each worker process builds its own app from the environment
     os.environ.update({f"BIOTAG_{key.upper()}": str(value) for key, value in overrides.items()})
+    # the tokenizers' Rust thread pool sizes itself to every core in each worker otherwise
+    cores = os.cpu_count() or 1
+    os.environ.setdefault("RAYON_NUM_THREADS", str(max(1, cores // settings.workers)))
     _prepare_multiprocess_metrics()
     uvicorn.run("biotag.service.app:create_app", factory=True, workers=settings.workers, **common)
 

@@ -95,7 +95,11 @@ class Settings(BaseSettings):
         description="Tokens shared by consecutive windows of a long document (context at seams).",
     )
     intra_op_threads: int = Field(
-        default=0, ge=0, description="ONNX Runtime intra-op threads per session; 0 = all cores."
+        default=0,
+        ge=0,
+        description="ONNX Runtime intra-op threads per session; 0 = all cores on the CPU, one "
+        "thread on CUDA (only shape arithmetic runs on the host there, and idle pool threads "
+        "spin: with several workers they would compete with tokenising and decoding).",
     )
     retry_after_s: int = Field(
         default=1, ge=1, description="Retry-After seconds sent with 503 answers when overloaded."

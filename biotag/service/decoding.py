@@ -22,9 +22,7 @@ _COMBINING_MARKS = (
     "\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u0610-\u061a\u064b-\u065f"
     "\u0900-\u0903\u093a-\u094f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 )
-_WORD_CHAR = rf"(?:[^\W_]|[{_COMBINING_MARKS}])"
-# in a whitespace run: a core from its first to its last word character, or one edge mark
-_WORD = re.compile(rf"{_WORD_CHAR}+|\S")
+_COMBINING = re.compile(f"[{_COMBINING_MARKS}]")
 _JOINERS = frozenset("-‐‑/")
 _TAG_CODES = {"O": 0, "B": 1, "I": 2, "E": 3, "S": 4}
 OUT, BEGIN, INSIDE, END, SINGLE = range(5)
@@ -68,12 +66,38 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def segment_words(text: str) -> tuple[np.ndarray, np.ndarray]:
     """Start and end (exclusive) character offsets of the words of ``text``."""
-    bounds = [match.span() for match in _WORD.finditer(text)]
-    if not bounds:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty
-    array = np.asarray(bounds, dtype=np.int64)
-    return array[:, 0], array[:, 1]
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    is_word, is_space = _classify(codes)
+    before = np.concatenate(([False], is_word[:-1]))
+    after = np.concatenate((is_word[1:], [False]))
+    run_starts = np.flatnonzero(is_word & ~before)
+    run_ends = np.flatnonzero(is_word & ~after) + 1
+    marks = np.flatnonzero(~is_word & ~is_space)
+    starts = np.concatenate((run_starts, marks))
+    order = np.argsort(starts, kind="stable")
+    return starts[order].astype(np.int64), np.concatenate((run_ends, marks + 1))[order]
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or _COMBINING.fullmatch(char) is not None
+
+
+_ASCII_WORD = np.array([_is_word_char(chr(code)) for code in range(128)])
+_ASCII_SPACE = np.array([chr(code).isspace() for code in range(128)])
+
+
+def _classify(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Word character / whitespace flags per code point: a table for ASCII, str methods once
+    per distinct other code point."""
+    ascii_codes = np.minimum(codes, 127)
+    is_word, is_space = _ASCII_WORD[ascii_codes], _ASCII_SPACE[ascii_codes]
+    other = np.flatnonzero(codes > 127)
+    if len(other):
+        distinct, inverse = np.unique(codes[other], return_inverse=True)
+        chars = [chr(code) for code in distinct.tolist()]
+        is_word[other] = np.array([_is_word_char(c) for c in chars])[inverse]
+        is_space[other] = np.array([c.isspace() for c in chars])[inverse]
+    return is_word, is_space
 
 
 def first_token_of_words(word_starts: np.ndarray, token_offsets: np.ndarray) -> np.ndarray:
@@ -128,40 +152,63 @@ def _entity_runs(tags: np.ndarray, types: np.ndarray) -> list[tuple[int, int]]:
     return runs
 
 
+@dataclass(frozen=True)
+class Words:
+    """A document's words that some token covers, and that token: shared by every head."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+    first_tokens: np.ndarray
+
+
+def index_words(text: str, token_offsets: np.ndarray) -> Words:
+    starts, ends = segment_words(text)
+    first_tokens = first_token_of_words(starts, token_offsets)
+    covered = first_tokens >= 0
+    return Words(starts[covered], ends[covered], first_tokens[covered])
+
+
 def decode_spans(
     text: str, token_offsets: np.ndarray, probabilities: np.ndarray, table: LabelTable
 ) -> list[Span]:
-    """Entities of one document from its tokens' label probabilities (tokens, labels).
+    """Entities of one document from its tokens' label probabilities (tokens, labels)."""
+    return decode_words(text, index_words(text, token_offsets), probabilities, table)
+
+
+def decode_words(
+    text: str, words: Words, probabilities: np.ndarray, table: LabelTable
+) -> list[Span]:
+    """Entities of one document from its words and its tokens' label probabilities.
 
     The score of an entity is the mean, over its words, of the probability of its type
     (summed over that type's B/I/E/S labels).
     """
-    word_starts, word_ends = segment_words(text)
-    first_tokens = first_token_of_words(word_starts, token_offsets)
-    covered = first_tokens >= 0
-    word_starts, word_ends = word_starts[covered], word_ends[covered]
-    word_probabilities = probabilities[first_tokens[covered]]
+    word_probabilities = probabilities[words.first_tokens]
     if len(word_probabilities) == 0:
         return []
     labels = word_probabilities.argmax(axis=-1)
     types = table.type_index[labels]
-    type_probabilities = word_probabilities @ table.type_projection
     runs = _with_prefixes(
-        text, word_starts, word_ends, types, _entity_runs(table.tags[labels], types)
+        text, words.starts, words.ends, types, _entity_runs(table.tags[labels], types)
     )
-    spans = []
-    for first, last in runs:
-        entity_type = int(types[last])
-        score = float(type_probabilities[first : last + 1, entity_type].mean())
-        spans.append(
-            Span(
-                start=int(word_starts[first]),
-                end=int(word_ends[last]),
-                entity_type=table.type_names[entity_type],
-                score=min(1.0, max(0.0, score)),
-            )
+    if not runs:
+        return []
+    firsts, lasts = np.array(runs, dtype=np.int64).T
+    entity_types = types[lasts]
+    type_probabilities = word_probabilities @ table.type_projection
+    totals = np.cumsum(type_probabilities, axis=0, dtype=np.float64)
+    totals = np.concatenate((np.zeros((1, totals.shape[1])), totals))
+    scores = (totals[lasts + 1, entity_types] - totals[firsts, entity_types]) / (lasts - firsts + 1)
+    return [
+        Span(start, end, table.type_names[entity_type], min(1.0, max(0.0, score)))
+        for start, end, entity_type, score in zip(
+            words.starts[firsts].tolist(),
+            words.ends[lasts].tolist(),
+            entity_types.tolist(),
+            scores.tolist(),
+            strict=True,
         )
-    return spans
+    ]
 
 
 def _with_prefixes(

@@ -52,7 +52,10 @@ class Engine:
     ) -> None:
         session_options = ort.SessionOptions()
         session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        session_options.intra_op_num_threads = options.intra_op_threads
+        threads = options.intra_op_threads
+        if threads == 0 and options.provider == "cuda":
+            threads = 1
+        session_options.intra_op_num_threads = threads
         session_options.inter_op_num_threads = 1
         session_options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         session_options.log_severity_level = 3

@@ -13,7 +13,7 @@ import numpy as np
 
 from biotag.service.batcher import Batcher
 from biotag.service.chunking import EncodedDocument, Window, plan_windows
-from biotag.service.decoding import decode_spans, softmax
+from biotag.service.decoding import decode_words, index_words, softmax
 from biotag.service.registry import LoadedBundle, Registry
 
 SCORE_DECIMALS = 4
@@ -158,10 +158,11 @@ def _decode_all(
         logits = _document_logits(plan, window_logits[cursor : cursor + count], prefix)
         cursor += count
         entities = []
+        words = index_words(text, plan.encoded.offsets)
         for name in model_names:
             served = bundle.heads[name]
             probabilities = softmax(logits[:, served.head.logit_slice])
-            for span in decode_spans(text, plan.encoded.offsets, probabilities, served.table):
+            for span in decode_words(text, words, probabilities, served.table):
                 entities.append(
                     Entity(
                         start=span.start,

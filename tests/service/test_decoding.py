@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -53,6 +55,29 @@ def test_words_split_on_punctuation_and_keep_combining_marks() -> None:
         "-",
         "FU",
     ]
+
+
+# the definition of a word, as a regular expression: runs of letters, digits and the combining
+# marks the tokenizers keep with their letter; any other non-space character alone
+_WORD_DEFINITION = re.compile(
+    "(?:[^\\W_]|[\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u0610-\u061a\u064b-\u065f"
+    "\u0900-\u0903\u093a-\u094f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f])+|\\S"
+)
+
+
+@given(
+    st.text(
+        alphabet=st.one_of(
+            st.characters(codec="utf-8"),
+            st.sampled_from(" -/()\u0301\u00a0\u2009\u3000_\tαβ5é"),
+        ),
+        max_size=80,
+    )
+)
+def test_words_are_exactly_the_definitions_matches(text: str) -> None:
+    starts, ends = segment_words(text)
+    expected = [match.span() for match in _WORD_DEFINITION.finditer(text)]
+    assert list(zip(starts.tolist(), ends.tolist(), strict=True)) == expected
 
 
 def test_entities_take_joined_prefixes_but_not_suffixes() -> None:
