@@ -258,7 +258,9 @@ def _stages(
     from bench.gpu import http_bench
     from bench.gpu.baseline import pipeline_baseline
 
-    def http_stage(name: str, grid: tuple[tuple[int, int], ...], workers: int) -> None:
+    def http_stage(
+        name: str, grid: tuple[tuple[int, int], ...], workers: int, half_peak: bool = False
+    ) -> None:
         run.stage(
             name,
             lambda: http_bench.benchmark(
@@ -274,6 +276,7 @@ def _stages(
                 run.log,
                 workers=workers,
                 extra_env=server_env,
+                half_peak=half_peak,
             ),
             min_s=45,
         )
@@ -295,13 +298,13 @@ def _stages(
         )
 
     if plan.tune:  # the multi-process figures matter most; then one process; then the baseline
-        http_stage("http_workers", plan.workers_grid, plan.workers)
+        http_stage("http_workers", plan.workers_grid, plan.workers, half_peak=True)
         http_stage("http", plan.http_grid, 1)
         baseline_stage()
     else:
         http_stage("http", plan.http_grid, 1)
         baseline_stage()
-        http_stage("http_workers", plan.workers_grid, plan.workers)
+        http_stage("http_workers", plan.workers_grid, plan.workers, half_peak=True)
     if plan.second_precision is not None:
         second = plan.second_precision
         run.stage(

@@ -1,4 +1,5 @@
-"""A closed-loop HTTP load generator: N clients, each sends its next request when answered."""
+"""HTTP load generators: closed loop (N clients, each sends its next request when answered) and
+open loop (requests started at a fixed rate whatever the answers, for latency at a given load)."""
 
 from __future__ import annotations
 
@@ -47,12 +48,8 @@ async def run_load(
 
     async def client(http: httpx.AsyncClient) -> None:
         for index in counter:
-            start = index * docs_per_request
-            documents = [
-                {"id": str(i), "text": texts[i % len(texts)]}
-                for i in range(start, start + docs_per_request)
-            ]
             began = time.perf_counter()
+            documents = _documents(texts, index, docs_per_request)
             response = await http.post("/tag", json={"documents": documents})
             response.raise_for_status()
             latencies.append(time.perf_counter() - began)
@@ -64,6 +61,48 @@ async def run_load(
         seconds = time.perf_counter() - began
     return LoadResult(
         clients, docs_per_request, requests, requests * docs_per_request, seconds, latencies
+    )
+
+
+def _documents(texts: list[str], index: int, docs_per_request: int) -> list[dict[str, str]]:
+    first = index * docs_per_request
+    numbers = range(first, first + docs_per_request)
+    return [{"id": str(i), "text": texts[i % len(texts)]} for i in numbers]
+
+
+async def run_open_loop(
+    url: str, texts: list[str], docs_per_second: float, docs_per_request: int, requests: int
+) -> LoadResult:
+    """Start ``requests`` requests evenly spaced at ``docs_per_second``; latency of each.
+
+    ``clients`` in the result is the most requests that were in flight at once.
+    """
+    interval = docs_per_request / docs_per_second
+    latencies: list[float] = []
+    in_flight = peak = 0
+
+    async def one(http: httpx.AsyncClient, index: int) -> None:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        documents = _documents(texts, index, docs_per_request)
+        began = time.perf_counter()
+        response = await http.post("/tag", json={"documents": documents})
+        response.raise_for_status()
+        latencies.append(time.perf_counter() - began)
+        in_flight -= 1
+
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as http:
+        began = time.perf_counter()
+        tasks = []
+        for index in range(requests):
+            await asyncio.sleep(max(0.0, began + index * interval - time.perf_counter()))
+            tasks.append(asyncio.ensure_future(one(http, index)))
+        await asyncio.gather(*tasks)
+        seconds = time.perf_counter() - began
+    return LoadResult(
+        peak, docs_per_request, requests, requests * docs_per_request, seconds, latencies
     )
 
 

@@ -154,14 +154,18 @@ def measure(
     requests: int,
     sampler: GpuSampler,
     timeout_s: float,
+    rate: float | None = None,
 ) -> dict[str, Any]:
+    """Closed loop with ``clients`` clients, or open loop at ``rate`` abstracts/s if given."""
     before = scrape(url)
     server_cpu = _cpu_seconds(server_pid)
     own_cpu = _own_cpu_seconds()
     began = time.monotonic()
-    run = asyncio.run(
-        asyncio.wait_for(load.run_load(url, texts, clients, docs_per_request, requests), timeout_s)
-    )
+    if rate is None:
+        load_run = load.run_load(url, texts, clients, docs_per_request, requests)
+    else:
+        load_run = load.run_open_loop(url, texts, rate, docs_per_request, requests)
+    run = asyncio.run(asyncio.wait_for(load_run, timeout_s))
     ended = time.monotonic()
     after = scrape(url)
     delta = {name: after.get(name, 0.0) - before.get(name, 0.0) for name in after}
@@ -218,6 +222,7 @@ def benchmark(
     log: Callable[[str], None],
     workers: int = 1,
     extra_env: dict[str, str] | None = None,
+    half_peak: bool = False,
 ) -> dict[str, Any]:
     """Every (clients, abstracts per request) point, each sized by a pilot run at that point."""
     result: dict[str, Any] = {
@@ -261,14 +266,45 @@ def benchmark(
                     log(f"http {key}: ERROR {exc!r}")
                     continue
                 result["points"][key] = point
-                gpu = point["gpu"] or {}
-                log(
-                    f"http {key}: {point['abstracts_per_s']} abstracts/s, "
-                    f"{point['tokens_per_s']} tokens/s, p50 {point['p50_ms']} ms, "
-                    f"p99 {point['p99_ms']} ms, batch {point['mean_batch_size']}, "
-                    f"GPU {gpu.get('util_mean_pct', '-')}%"
+                _log_point(log, key, point)
+            if half_peak:
+                result["half_peak"] = _half_peak(
+                    url, proc.pid, texts, result["points"], sampler, seconds_per_point, remaining
                 )
+                if "abstracts_per_s" in result["half_peak"]:
+                    _log_point(log, "half_peak (open loop)", result["half_peak"])
     finally:
         sampler.stop()
         result["serve_log_tail"] = _tail(log_file, 1500) if log_file.exists() else ""
     return result
+
+
+def _log_point(log: Callable[[str], None], key: str, point: dict[str, Any]) -> None:
+    gpu = point["gpu"] or {}
+    log(
+        f"http {key}: {point['abstracts_per_s']} abstracts/s, "
+        f"{point['tokens_per_s']} tokens/s, p50 {point['p50_ms']} ms, "
+        f"p99 {point['p99_ms']} ms, batch {point['mean_batch_size']}, "
+        f"GPU {gpu.get('util_mean_pct', '-')}%"
+    )
+
+
+def _half_peak(
+    url: str,
+    pid: int,
+    texts: list[str],
+    points: dict[str, Any],
+    sampler: GpuSampler,
+    seconds: float,
+    remaining: Callable[[], float],
+) -> dict[str, Any]:
+    """Open-loop latency at half the best closed-loop rate with 16 abstracts per request."""
+    rates = [
+        p["abstracts_per_s"] for k, p in points.items() if k.endswith("_d16") and "p50_ms" in p
+    ]
+    if not rates or remaining() < seconds + 15:
+        return {"status": "skipped: no 16-abstract point or out of time"}
+    rate = max(rates) / 2
+    requests = max(16, math.ceil(2 * seconds * rate / 16))
+    point = measure(url, pid, texts, 0, 16, requests, sampler, 4 * seconds + 30, rate=rate)
+    return point | {"offered_abstracts_per_s": round(rate, 1)}

@@ -154,6 +154,12 @@ def render_markdown(results: dict[str, Any]) -> str:
             cells = " | ".join(_cell(point.get(c)) for c in columns)
             util = (point.get("gpu") or {}).get("util_mean_pct")
             lines.append(f"| {clients} | {per_request} | {cells} | {_cell(util)} |")
+        half = data.get("half_peak") or {}
+        if "abstracts_per_s" in half:
+            cells = " | ".join(_cell(half.get(c)) for c in columns)
+            util = (half.get("gpu") or {}).get("util_mean_pct")
+            offered = half.get("offered_abstracts_per_s")
+            lines.append(f"| open loop at {offered}/s | 16 | {cells} | {_cell(util)} |")
     baseline = _result(results, "baseline")
     if baseline.get("runs"):
         lines += [
