@@ -255,7 +255,7 @@ def _stages(
         min_s=30,
     )
     gc.collect()
-    from bench.gpu import http_bench
+    from bench import http_bench
     from bench.gpu.baseline import pipeline_baseline
 
     def http_stage(

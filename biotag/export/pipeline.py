@@ -95,15 +95,22 @@ def export_bundle(
         input_names = graphs.export_fp32(model, raw, list(tokenizer.model_input_names))
         progress("fusing with the ONNX Runtime transformer optimizer")
         fp32 = staging / "model.fp32.onnx"
-        fusion = graphs.optimize(raw, fp32, config.num_attention_heads, config.hidden_size)
-        raw.unlink()
-        builders = {"int8": graphs.to_int8, "fp16": graphs.to_fp16}
+        heads, hidden = config.num_attention_heads, config.hidden_size
+        fusion = graphs.optimize(raw, fp32, heads, hidden, skip_layer_norm=False)
         files: dict[Precision, Path] = {"fp32": fp32}
-        for precision in precisions:
-            if precision != "fp32":
-                progress(f"building the {precision} variant")
-                files[precision] = staging / f"model.{precision}.onnx"
-                builders[precision](fp32, files[precision])
+        if "int8" in precisions:
+            progress("building the int8 variant")
+            files["int8"] = staging / "model.int8.onnx"
+            graphs.to_int8(fp32, files["int8"])
+        if "fp16" in precisions:
+            progress("building the fp16 variant")
+            # for CUDA, where the fused residual + LayerNormalization kernel pays off
+            fused = staging / "fused.onnx"
+            graphs.optimize(raw, fused, heads, hidden, skip_layer_norm=True)
+            files["fp16"] = staging / "model.fp16.onnx"
+            graphs.to_fp16(fused, files["fp16"])
+            fused.unlink()
+        raw.unlink()
 
         progress("checking parity against the framework model")
         inputs = parity.reference_inputs(tokenizer, max_length)

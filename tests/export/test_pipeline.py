@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
@@ -35,9 +36,21 @@ def test_bundle_is_complete_and_checked(tiny_bundles_dir: Path, bundle: str) -> 
     assert manifest.graphs["int8"].batch_invariant is False
     (head,) = manifest.heads
     assert (head.name, head.scheme, head.entity_types) == (bundle, "BIO", ["Disease"])
-    assert manifest.fusion.get("SkipLayerNormalization", 0) > 0
+    assert manifest.fusion.get("LayerNormalization", 0) > 0
     assert len(manifest.source_checkpoint_sha256) == 64
     assert {"torch", "onnxruntime", "transformers"} <= set(manifest.versions)
+
+
+def _op_types(graph: Path) -> set[str]:
+    return {node.op_type for node in onnx.load(str(graph)).graph.node}
+
+
+@pytest.mark.parametrize("bundle", ["tiny-disease", "tiny-bert"])
+def test_residual_layer_norms_are_fused_for_cuda_only(tiny_bundles_dir: Path, bundle: str) -> None:
+    directory = tiny_bundles_dir / bundle
+    assert "SkipLayerNormalization" in _op_types(directory / "model.fp16.onnx")
+    for cpu_graph in ("model.fp32.onnx", "model.int8.onnx"):
+        assert "SkipLayerNormalization" not in _op_types(directory / cpu_graph)
 
 
 def test_albert_bundle_records_lowercasing_and_attention_fusion(tiny_bundles_dir: Path) -> None:

@@ -88,8 +88,8 @@ def serve(
         }
         | (extra_env or {})
     )
-    if device == "cpu":
-        env["BIOTAG_INTRA_OP_THREADS"] = "1"
+    if device == "cpu" and "BIOTAG_INTRA_OP_THREADS" not in (extra_env or {}):
+        env["BIOTAG_INTRA_OP_THREADS"] = "1"  # dry runs beside a load generator on few cores
     command = [sys.executable, "-m", "biotag.cli", "serve", "--models-dir", str(models_dir)]
     with log_file.open("wb") as sink:
         process = subprocess.Popen(
@@ -127,6 +127,20 @@ def serve(
 
 def _tail(path: Path, chars: int = 2500) -> str:
     return path.read_text(encoding="utf-8", errors="replace")[-chars:]
+
+
+def memory_mb(pid: int) -> dict[str, float] | None:
+    """Resident memory now and at its peak (VmRSS, VmHWM) of a process, in MB."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return {
+        name: round(int(fields[key].split()[0]) / 1024, 1)
+        for name, key in (("rss_mb", "VmRSS"), ("peak_rss_mb", "VmHWM"))
+        if key in fields
+    }
 
 
 def _cpu_seconds(pid: int) -> float | None:
