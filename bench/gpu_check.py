@@ -15,7 +15,7 @@ from __future__ import annotations
 import gc
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -56,31 +56,7 @@ def make_plan(device: str, tiny: bool, quick: bool, tune: bool = False) -> Plan:
     cuda = device == "cuda"
     full_grid = tuple((c, d) for c in (1, 8, 32, 128) for d in (1, 16))
     quick_grid = ((1, 1), (8, 16), (128, 16)) if cuda else ((1, 1), (8, 4))
-    if tune:
-        return Plan(
-            device=device,
-            tiny=tiny,
-            quick=quick,
-            tune=True,
-            export_precisions=("fp32", "fp16"),
-            candidate="fp16",
-            served="fp16" if cuda else "fp32",
-            agreement_texts=None if cuda else 40,
-            memory_batches=1000 if cuda else 60,
-            memory_seconds=45 if cuda else 20,
-            memory_every=50 if cuda else 10,
-            http_grid=((1, 1), (1, 16), (8, 16), (32, 16)) if cuda else ((1, 1),),
-            http_seconds=4 if cuda else 2,
-            workers=max(2, min(12, (os.cpu_count() or 2) - 4)),
-            workers_grid=((8, 16), (32, 16), (64, 16), (128, 16)) if cuda else ((8, 4),),
-            second_precision=None,
-            second_grid=(),
-            baseline_texts=300 if cuda else 24,
-            baseline_dtypes=("fp16",) if cuda else ("fp32",),
-            baseline_batches=(32,),
-            threads=0 if cuda else 1,
-        )
-    return Plan(
+    plan = Plan(
         device=device,
         tiny=tiny,
         quick=quick,
@@ -104,6 +80,22 @@ def make_plan(device: str, tiny: bool, quick: bool, tune: bool = False) -> Plan:
         baseline_dtypes=("fp32",) if not cuda else ("fp16",) if quick else ("fp16", "fp32"),
         baseline_batches=(1, 32) if quick else (1, 8, 32),
         threads=0 if cuda else 1,
+    )
+    if not tune:
+        return plan
+    # the comparison of CUDA settings takes time: shorter later stages, no second precision
+    return replace(
+        plan,
+        tune=True,
+        memory_batches=1000 if cuda else 60,
+        memory_seconds=45 if cuda else 20,
+        http_grid=((1, 1), (1, 16), (8, 16), (32, 16)) if cuda else ((1, 1),),
+        http_seconds=4 if cuda else 2,
+        workers_grid=((8, 16), (32, 16), (64, 16), (128, 16)) if cuda else ((8, 4),),
+        second_precision=None,
+        baseline_texts=300 if cuda else 24,
+        baseline_dtypes=("fp16",) if cuda else ("fp32",),
+        baseline_batches=(32,),
     )
 
 

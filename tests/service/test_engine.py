@@ -11,11 +11,13 @@ from biotag.service.engine import Engine, EngineOptions
 from biotag.service.shapes import ShapeBuckets
 
 
-def _engine(bundle: Path, buckets: ShapeBuckets | None) -> Engine:
+def _engine(bundle: Path, buckets: ShapeBuckets | None, padded_batches: bool) -> Engine:
     manifest = read_manifest(bundle)
     return Engine(
         bundle / manifest.graphs["fp32"].file,  # type: ignore[index]
-        EngineOptions("cpu", intra_op_threads=1, shape_buckets=buckets),
+        EngineOptions(
+            "cpu", intra_op_threads=1, shape_buckets=buckets, padded_batches=padded_batches
+        ),
         pad_id=manifest.pad_token_id,
         batch_invariant=True,
     )
@@ -26,8 +28,9 @@ def test_bucketed_batches_give_the_logits_of_exact_ones(tiny_bundles_dir: Path) 
     buckets = ShapeBuckets(width_multiple=16, max_width=128, max_rows=8, max_tokens=1024)
     rng = np.random.default_rng(0)
     sequences = [rng.integers(5, 700, size=n).astype(np.int64) for n in (3, 17, 40, 33, 9)]
-    exact = _engine(bundle, None).run(sequences)
-    bucketed_engine = _engine(bundle, buckets)
+    exact = _engine(bundle, None, padded_batches=False).run(sequences)
+    # padded to a bucket of 8 rows x 48 tokens, as CUDA runs batches
+    bucketed_engine = _engine(bundle, buckets, padded_batches=True)
     bucketed = bucketed_engine.run(sequences)
     for alone, padded, sequence in zip(exact, bucketed, sequences, strict=True):
         assert padded.shape == (len(sequence), alone.shape[1])
