@@ -83,9 +83,22 @@ def select_batch(lengths: list[int], limits: BatchLimits) -> list[int]:
     return sorted(chosen)
 
 
+def padded_to_longest(lengths: list[int]) -> int:
+    return max(lengths) * len(lengths)
+
+
 class Batcher:
-    def __init__(self, run_batch: RunBatch, limits: BatchLimits, observer: BatchObserver) -> None:
+    def __init__(
+        self,
+        run_batch: RunBatch,
+        limits: BatchLimits,
+        observer: BatchObserver,
+        computed_tokens: Callable[[list[int]], int] = padded_to_longest,
+    ) -> None:
+        """``computed_tokens``: the tokens ``run_batch`` computes for sequences of these
+        lengths, padding included (the batch statistics' padding figures)."""
         self._run_batch = run_batch
+        self._computed_tokens = computed_tokens
         self._limits = limits
         self._observer = observer
         self._pending: deque[_Item] = deque()
@@ -178,7 +191,7 @@ class Batcher:
             self._observer.on_batch(
                 BatchStats(
                     size=len(batch),
-                    padded_tokens=max(lengths) * len(lengths),
+                    padded_tokens=self._computed_tokens(lengths),
                     real_tokens=sum(lengths),
                     inference_seconds=finished - started,
                     queue_waits=[started - item.enqueued for item in batch],

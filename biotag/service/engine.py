@@ -109,6 +109,15 @@ class Engine:
             return [self._run_padded([sequence])[0] for sequence in sequences]
         return self._run_padded(sequences)
 
+    def computed_tokens(self, lengths: list[int]) -> int:
+        """Tokens a batch of these sequence lengths costs, padding included."""
+        if self._one_at_a_time:
+            return sum(lengths)
+        rows, width = len(lengths), max(lengths)
+        if self._buckets is not None:
+            rows, width = self._buckets.rows(rows), self._buckets.width(width)
+        return rows * width
+
     def _run_padded(self, sequences: list[np.ndarray]) -> list[np.ndarray]:
         count = len(sequences)
         lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=count)

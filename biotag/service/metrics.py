@@ -67,14 +67,15 @@ class Metrics:
         )
         self.batch_tokens = Histogram(
             "biotag_batch_tokens",
-            "Padded tokens per batch (longest x sequences).",
+            "Tokens computed per batch, padding included.",
             ["bundle"],
             buckets=_TOKEN_BUCKETS,
             registry=r,
         )
         self.padding_ratio = Histogram(
             "biotag_batch_padding_ratio",
-            "Share of a batch's padded tokens that are padding.",
+            "Share of a batch's computed tokens that are padding (0 on the CPU, which runs "
+            "sequences unpadded).",
             ["bundle"],
             buckets=_RATIO_BUCKETS,
             registry=r,

@@ -63,7 +63,12 @@ async def start_runtime(settings: Settings, metrics: Metrics) -> Runtime:
             for model in bundle.heads:
                 registry.models.pop(model, None)
             continue
-        batcher = Batcher(bundle.engine.run, limits, metrics.batch_observer(name))
+        batcher = Batcher(
+            bundle.engine.run,
+            limits,
+            metrics.batch_observer(name),
+            computed_tokens=bundle.engine.computed_tokens,
+        )
         batcher.start()
         batchers[name] = batcher
         for model in bundle.heads:
