@@ -104,12 +104,3 @@ async def run_open_loop(
     return LoadResult(
         peak, docs_per_request, requests, requests * docs_per_request, seconds, latencies
     )
-
-
-def median_run(
-    url: str, texts: list[str], clients: int, requests: int, repeats: int
-) -> dict[str, float]:
-    """Summary of the run with the median throughput among ``repeats`` runs (one doc each)."""
-    runs = [asyncio.run(run_load(url, texts, clients, 1, requests)) for _ in range(repeats)]
-    median = statistics.median(r.docs_per_second for r in runs)
-    return min(runs, key=lambda r: abs(r.docs_per_second - median)).summary()

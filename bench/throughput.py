@@ -2,39 +2,48 @@
 
     python -m bench.throughput [--models-dir models] [--repeats 3]
 
-Starts `biotag serve`, reports time to ready, then abstracts/s and latency at 1 and 8
-concurrent clients (one NCBI abstract per request, every served model at once).
+Starts `biotag serve` (int8 on the CPU, all cores), reports time to ready, then abstracts/s and
+latency at 1 and 8 concurrent clients (one NCBI abstract per request, every served model at
+once), the median of ``repeats`` runs each.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
+import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from bench import http_bench
 from bench.abstracts import ncbi_abstracts
-from bench.core_path import RESULTS, serve
-from bench.load import median_run, run_load
+from bench.core_path import RESULTS
+from bench.gpu.gpu_monitor import GpuSampler
 
 
-def main(models_dir: Path = Path("models"), repeats: int = 3, port: int = 8766) -> None:
-    started = time.perf_counter()
-    process = serve(models_dir, port, "fp32")
-    ready_s = time.perf_counter() - started
+def main(models_dir: Path = Path("models"), repeats: int = 3) -> None:
     texts = ncbi_abstracts()
-    report: dict[str, object] = {"models_dir": str(models_dir), "ready_s": round(ready_s, 1)}
-    try:
-        url = f"http://127.0.0.1:{port}"
-        asyncio.run(run_load(url, texts, 2, 1, 8))
+    sampler = GpuSampler(0, enabled=False)
+    log = Path("build") / "throughput-serve.log"
+    log.parent.mkdir(exist_ok=True)
+    env = {"BIOTAG_INTRA_OP_THREADS": "0"}
+    started = time.perf_counter()
+    with http_bench.serve(models_dir, "cpu", "int8", log, 300, extra_env=env) as (url, proc):
+        report: dict[str, Any] = {
+            "models_dir": str(models_dir),
+            "ready_s": round(time.perf_counter() - started, 1),
+        }
+        http_bench.measure(url, proc.pid, texts, 2, 1, 8, sampler, 300)  # warm the path
         for clients, requests in ((1, 40), (8, 160)):
-            report[f"c{clients}"] = median_run(url, texts, clients, requests, repeats)
-            print(clients, report[f"c{clients}"], flush=True)
-    finally:
-        process.terminate()
-        process.wait(30)
+            runs = [
+                http_bench.measure(url, proc.pid, texts, clients, 1, requests, sampler, 600)
+                for _ in range(repeats)
+            ]
+            middle = statistics.median(run["abstracts_per_s"] for run in runs)
+            report[f"c{clients}"] = min(runs, key=lambda r: abs(r["abstracts_per_s"] - middle))
+            print(clients, report[f"c{clients}"]["abstracts_per_s"], flush=True)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "throughput.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
