@@ -16,6 +16,7 @@ SENTENCE = "Cisplatin-induced nephrotoxicity was reduced in mice lacking the p53
 
 def test_manifest_declares_four_heads_with_devel_figures() -> None:
     manifest = read_manifest(MODELS_DIR / "default")
+    assert manifest.name == "default"  # the bundle label of every metric and /models entry
     assert [(h.name, h.entity_types) for h in manifest.heads] == [
         ("disease", ["Disease"]),
         ("chemical", ["Chemical"]),
