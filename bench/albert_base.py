@@ -19,35 +19,48 @@ from bench.abstracts import ncbi_abstracts
 from tests.support.tiny_models import train_albert_tokenizer
 
 LABELS = ["O", "B-Disease", "I-Disease"]
+BASE_SIZES = {
+    "embedding_size": 128,
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+}
+VOCAB_SIZE = 30000
 ENTITY_TOKEN_SHARE = 0.06  # NCBI-disease: ~6% of sub-word tokens lie inside a disease mention
 
 
-def build_albert_base(directory: Path, seed: int = 0) -> Path:
-    from transformers import AlbertConfig, AlbertForTokenClassification
+def build_albert_base(directory: Path, texts: list[str] | None = None, seed: int = 0) -> Path:
+    """The checkpoint in ``directory`` (kept if there), tokenizer trained on ``texts``
+    (default: the NCBI abstracts)."""
+    from transformers import AlbertForTokenClassification
 
     if (directory / "config.json").is_file():
         return directory
-    tokenizer = train_albert_tokenizer(
-        ncbi_abstracts(), directory / "sentencepiece", 30000, "unigram"
-    )
-    config = AlbertConfig(
-        vocab_size=30000,
-        embedding_size=128,
-        hidden_size=768,
-        num_hidden_layers=12,
-        num_attention_heads=12,
-        intermediate_size=3072,
+    texts = texts or ncbi_abstracts()
+    tokenizer = train_albert_tokenizer(texts, directory / "sentencepiece", VOCAB_SIZE, "unigram")
+    torch.manual_seed(seed)
+    config = classifier_config(VOCAB_SIZE, BASE_SIZES)
+    model = AlbertForTokenClassification(config).eval()
+    make_labels_realistic(model, tokenizer, texts[:40])
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def classifier_config(vocab_size: int, sizes: dict[str, int], **extra: Any) -> Any:
+    """An ALBERT token-classifier configuration with LABELS, 512 positions."""
+    from transformers import AlbertConfig
+
+    return AlbertConfig(
+        vocab_size=vocab_size,
         max_position_embeddings=512,
         num_labels=len(LABELS),
         id2label=dict(enumerate(LABELS)),
         label2id={label: i for i, label in enumerate(LABELS)},
+        **sizes,
+        **extra,
     )
-    torch.manual_seed(seed)
-    model = AlbertForTokenClassification(config).eval()
-    make_labels_realistic(model, tokenizer, ncbi_abstracts()[:40])
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
 
 
 def make_labels_realistic(model: torch.nn.Module, tokenizer: Any, texts: list[str]) -> None:

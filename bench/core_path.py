@@ -35,7 +35,6 @@ from bench import http_bench, matmul_limits
 from bench.abstracts import ncbi_abstracts
 from bench.albert_base import build_albert_base
 from bench.baselines import pipeline_abstracts_per_s
-from bench.gpu.gpu_monitor import GpuSampler
 
 RESULTS = Path(__file__).resolve().parent / "results"
 OPTIMUM_PINS = ("torch==2.13.0", "optimum-onnx[onnxruntime]==0.1.0")
@@ -67,19 +66,17 @@ def _serve_grid(
     repeats: int,
     work: Path,
 ) -> dict[str, Any]:
-    sampler = GpuSampler(0, enabled=False)
     log = work / f"serve-{precision}.log"
-    env = {"BIOTAG_INTRA_OP_THREADS": "0"}  # all cores, as a user would run it
     runs: dict[str, list[dict[str, Any]]] = {f"c{c}_d{d}": [] for c, d in grid}
     memory: list[dict[str, float] | None] = []
-    with http_bench.serve(models_dir, "cpu", precision, log, 300, extra_env=env) as (url, proc):
+    with http_bench.serve(models_dir, "cpu", precision, log, 300) as (url, proc):
         memory.append(http_bench.memory_mb(proc.pid))
-        http_bench.measure(url, proc.pid, texts, 2, 1, 4, sampler, 300)  # warm the path
+        http_bench.measure(url, proc.pid, texts, 2, 1, 4, None, 300)  # warm the path
         for repeat in range(repeats):
             for clients, per_request in grid:
                 requests = _requests(clients, per_request, 48)
                 point = http_bench.measure(
-                    url, proc.pid, texts, clients, per_request, requests, sampler, 1200
+                    url, proc.pid, texts, clients, per_request, requests, None, 1200
                 )
                 runs[f"c{clients}_d{per_request}"].append(point)
                 console.print(
@@ -87,12 +84,7 @@ def _serve_grid(
                     f"{point['abstracts_per_s']} abstracts/s, p50 {point['p50_ms']} ms"
                 )
             memory.append(http_bench.memory_mb(proc.pid))
-    medians = {}
-    for key, points in runs.items():
-        middle = statistics.median(p["abstracts_per_s"] for p in points)
-        medians[key] = min(points, key=lambda p: abs(p["abstracts_per_s"] - middle)) | {
-            "repeats": [p["abstracts_per_s"] for p in points]
-        }
+    medians = {key: http_bench.median_point(points) for key, points in runs.items()}
     return {"points": medians, "memory_after_start_and_each_repeat": memory}
 
 

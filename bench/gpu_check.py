@@ -184,34 +184,30 @@ def _stages(
     )
     vocab = _vocab_size(bundle)
     served, tuning = plan.served, None
-    if plan.tune and variant is not None:
+    if plan.tune:
         from bench.gpu import cuda_variants
 
-        precision, tuning = cuda_variants.VARIANTS[variant]
-        served = precision if device == "cuda" else served  # the CPU serves fp32 or int8
-        run.log(f"variant {variant} = {precision}, {tuning}")
-    elif plan.tune:
-        from bench.gpu import cuda_variants
-
-        compared = run.stage(
-            "variants",
-            lambda: cuda_variants.compare(
-                bundle, device, device_id, vocab, work, run.remaining, run.log
-            ),
-            min_s=60,
-        )
-        if compared:
-            precision, tuning = cuda_variants.VARIANTS[compared["best"]]
-            served = precision if device == "cuda" else served
-            run.log(f"tuned: {compared['best']} = {served}, {tuning}")
+        if variant is None:
+            compared = run.stage(
+                "variants",
+                lambda: cuda_variants.compare(
+                    bundle, device, device_id, vocab, work, run.remaining, run.log
+                ),
+                min_s=60,
+            )
+            variant = compared["best"] if compared else None
+        if variant is not None:
+            precision, tuning = cuda_variants.VARIANTS[variant]
+            served = precision if device == "cuda" else served  # the CPU serves fp32 or int8
+            run.log(f"variant {variant} = {precision}, {tuning}")
     else:
         run.stage("placement", lambda: _placement(plan, bundle, device_id, vocab, work), min_s=20)
-    server_env = {}
+    server_env: dict[str, str] = {}
+    if device == "cpu":  # the dry run: one ORT thread beside the load generator on few cores
+        server_env["BIOTAG_INTRA_OP_THREADS"] = "1"
     if tuning is not None:
-        server_env = {
-            "BIOTAG_CUDA_PROVIDER_OPTIONS": json.dumps(tuning.provider_options),
-            "BIOTAG_CUDA_WIDTH_MULTIPLE": str(tuning.width_multiple),
-        }
+        server_env["BIOTAG_CUDA_PROVIDER_OPTIONS"] = json.dumps(tuning.provider_options)
+        server_env["BIOTAG_CUDA_WIDTH_MULTIPLE"] = str(tuning.width_multiple)
     run.results["served"] = {"precision": served, "server_env": server_env}
     texts_for_agreement = texts[: plan.agreement_texts] if plan.agreement_texts else texts
     run.stage(

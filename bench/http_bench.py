@@ -9,6 +9,7 @@ import os
 import re
 import resource
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -19,9 +20,8 @@ from typing import Any
 import httpx
 
 from bench import load
-from bench.gpu.checkpoint import child_env
-from bench.gpu.environment import REPO
 from bench.gpu.gpu_monitor import GpuSampler
+from bench.repo import REPO, child_env
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
 COUNTERS = (
@@ -88,8 +88,6 @@ def serve(
         }
         | (extra_env or {})
     )
-    if device == "cpu" and "BIOTAG_INTRA_OP_THREADS" not in (extra_env or {}):
-        env["BIOTAG_INTRA_OP_THREADS"] = "1"  # dry runs beside a load generator on few cores
     command = [sys.executable, "-m", "biotag.cli", "serve", "--models-dir", str(models_dir)]
     with log_file.open("wb") as sink:
         process = subprocess.Popen(
@@ -166,7 +164,7 @@ def measure(
     clients: int,
     docs_per_request: int,
     requests: int,
-    sampler: GpuSampler,
+    sampler: GpuSampler | None,
     timeout_s: float,
     rate: float | None = None,
 ) -> dict[str, Any]:
@@ -215,7 +213,7 @@ def measure(
         "rejections": int(delta.get("biotag_rejections_total", 0.0)),
         "http_not_2xx": int(delta.get("http_not_2xx", 0.0)),
         "client_cpu_share": round((_own_cpu_seconds() - own_cpu) / wall, 2),
-        "gpu": sampler.window(began, ended),
+        "gpu": sampler.window(began, ended) if sampler else None,
     }
     server_after = _cpu_seconds(server_pid)
     if server_cpu is not None and server_after is not None:
@@ -291,6 +289,13 @@ def benchmark(
         sampler.stop()
         result["serve_log_tail"] = _tail(log_file, 1500) if log_file.exists() else ""
     return result
+
+
+def median_point(points: list[dict[str, Any]]) -> dict[str, Any]:
+    """The repeat with the median throughput, with every repeat's throughput."""
+    middle = statistics.median(p["abstracts_per_s"] for p in points)
+    chosen = min(points, key=lambda p: abs(p["abstracts_per_s"] - middle))
+    return chosen | {"repeats": [p["abstracts_per_s"] for p in points]}
 
 
 def _log_point(log: Callable[[str], None], key: str, point: dict[str, Any]) -> None:

@@ -10,7 +10,6 @@ once), the median of ``repeats`` runs each.
 from __future__ import annotations
 
 import json
-import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -20,29 +19,25 @@ import typer
 from bench import http_bench
 from bench.abstracts import ncbi_abstracts
 from bench.core_path import RESULTS
-from bench.gpu.gpu_monitor import GpuSampler
 
 
 def main(models_dir: Path = Path("models"), repeats: int = 3) -> None:
     texts = ncbi_abstracts()
-    sampler = GpuSampler(0, enabled=False)
     log = Path("build") / "throughput-serve.log"
     log.parent.mkdir(exist_ok=True)
-    env = {"BIOTAG_INTRA_OP_THREADS": "0"}
     started = time.perf_counter()
-    with http_bench.serve(models_dir, "cpu", "int8", log, 300, extra_env=env) as (url, proc):
+    with http_bench.serve(models_dir, "cpu", "int8", log, 300) as (url, proc):
         report: dict[str, Any] = {
             "models_dir": str(models_dir),
             "ready_s": round(time.perf_counter() - started, 1),
         }
-        http_bench.measure(url, proc.pid, texts, 2, 1, 8, sampler, 300)  # warm the path
+        http_bench.measure(url, proc.pid, texts, 2, 1, 8, None, 300)  # warm the path
         for clients, requests in ((1, 40), (8, 160)):
             runs = [
-                http_bench.measure(url, proc.pid, texts, clients, 1, requests, sampler, 600)
+                http_bench.measure(url, proc.pid, texts, clients, 1, requests, None, 600)
                 for _ in range(repeats)
             ]
-            middle = statistics.median(run["abstracts_per_s"] for run in runs)
-            report[f"c{clients}"] = min(runs, key=lambda r: abs(r["abstracts_per_s"] - middle))
+            report[f"c{clients}"] = http_bench.median_point(runs)
             print(clients, report[f"c{clients}"]["abstracts_per_s"], flush=True)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "throughput.json").write_text(json.dumps(report, indent=2))

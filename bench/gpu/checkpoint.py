@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from bench.gpu.environment import REPO
+from bench.albert_base import (
+    BASE_SIZES,
+    VOCAB_SIZE,
+    build_albert_base,
+    classifier_config,
+    make_labels_realistic,
+)
+from bench.repo import REPO, child_env
 
 TINY = {
     "embedding_size": 64,
@@ -18,14 +24,6 @@ TINY = {
     "num_attention_heads": 2,
     "intermediate_size": 256,
 }
-BASE = {
-    "embedding_size": 128,
-    "hidden_size": 768,
-    "num_hidden_layers": 12,
-    "num_attention_heads": 12,
-    "intermediate_size": 3072,
-}
-LABELS = ["O", "B-Disease", "I-Disease"]
 
 
 def build_checkpoint(
@@ -37,17 +35,16 @@ def build_checkpoint(
     info: dict[str, Any] = {"path": str(directory), "tiny": tiny}
     if not tiny and tokenizer_kind in ("auto", "sentencepiece"):
         try:
-            from bench import albert_base
-
-            albert_base.ncbi_abstracts = lambda: texts  # type: ignore[assignment]
-            albert_base.build_albert_base(directory)
+            build_albert_base(directory, texts)
             info["builder"] = "bench.albert_base.build_albert_base (SentencePiece)"
             return info
         except Exception as exc:  # sentencepiece or the slow->fast conversion missing
             if tokenizer_kind == "sentencepiece":
                 raise
             info["sentencepiece_error"] = f"{type(exc).__name__}: {exc}"[:1000]
-    _build_with_tokenizers(directory, texts, TINY if tiny else BASE, 8000 if tiny else 30000)
+    _build_with_tokenizers(
+        directory, texts, TINY if tiny else BASE_SIZES, 8000 if tiny else VOCAB_SIZE
+    )
     info["builder"] = "bench.gpu.checkpoint (tokenizers Unigram, uncased, accents stripped)"
     return info
 
@@ -58,9 +55,7 @@ def _build_with_tokenizers(
     import torch
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from tokenizers.trainers import UnigramTrainer
-    from transformers import AlbertConfig, AlbertForTokenClassification, PreTrainedTokenizerFast
-
-    from bench.albert_base import make_labels_realistic
+    from transformers import AlbertForTokenClassification, PreTrainedTokenizerFast
 
     specials = ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"]
     tokenizer = Tokenizer(models.Unigram())
@@ -86,30 +81,14 @@ def _build_with_tokenizers(
         mask_token="[MASK]",
         model_max_length=512,
     )
-    config = AlbertConfig(
-        vocab_size=tokenizer.get_vocab_size(),
-        max_position_embeddings=512,
-        pad_token_id=tokenizer.token_to_id("<pad>"),
-        num_labels=len(LABELS),
-        id2label=dict(enumerate(LABELS)),
-        label2id={label: i for i, label in enumerate(LABELS)},
-        **sizes,
+    config = classifier_config(
+        tokenizer.get_vocab_size(), sizes, pad_token_id=tokenizer.token_to_id("<pad>")
     )
     torch.manual_seed(0)
     model = AlbertForTokenClassification(config).eval()
     make_labels_realistic(model, fast, texts[:40])
     model.save_pretrained(directory)
     fast.save_pretrained(directory)
-
-
-def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    paths = [p for p in env.get("PYTHONPATH", "").split(":") if p]
-    if str(REPO) not in paths:
-        paths.append(str(REPO))
-    env["PYTHONPATH"] = ":".join(paths)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env | (extra or {})
 
 
 def export_bundle(

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import biotag
+from bench.repo import REPO
 from biotag.export.samples import SAMPLE_TEXTS
 
-REPO = Path(__file__).resolve().parents[2]
 CHILD_FLAG = "BIOTAG_GPU_CHECK_CHILD"
 # where docs/gpu.md tells the later session to put the abstracts (.gpu-parts/ is git-ignored)
 CARRIED_DATA = REPO / ".gpu-parts" / "ncbi"

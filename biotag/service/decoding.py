@@ -168,13 +168,6 @@ def index_words(text: str, token_offsets: np.ndarray) -> Words:
     return Words(starts[covered], ends[covered], first_tokens[covered])
 
 
-def decode_spans(
-    text: str, token_offsets: np.ndarray, probabilities: np.ndarray, table: LabelTable
-) -> list[Span]:
-    """Entities of one document from its tokens' label probabilities (tokens, labels)."""
-    return decode_words(text, index_words(text, token_offsets), probabilities, table)
-
-
 def decode_words(
     text: str, words: Words, probabilities: np.ndarray, table: LabelTable
 ) -> list[Span]:

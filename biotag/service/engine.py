@@ -113,17 +113,18 @@ class Engine:
         """Tokens a batch of these sequence lengths costs, padding included."""
         if self._one_at_a_time:
             return sum(lengths)
-        rows, width = len(lengths), max(lengths)
-        if self._buckets is not None:
-            rows, width = self._buckets.rows(rows), self._buckets.width(width)
+        rows, width = self._padded_shape(len(lengths), max(lengths))
         return rows * width
+
+    def _padded_shape(self, count: int, longest: int) -> tuple[int, int]:
+        if self._buckets is None:
+            return count, longest
+        return self._buckets.rows(count), self._buckets.width(longest)
 
     def _run_padded(self, sequences: list[np.ndarray]) -> list[np.ndarray]:
         count = len(sequences)
         lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=count)
-        rows, width = count, int(lengths.max())
-        if self._buckets is not None:
-            rows, width = self._buckets.rows(count), self._buckets.width(width)
+        rows, width = self._padded_shape(count, int(lengths.max()))
         input_ids = np.full((rows, width), self._pad_id, dtype=np.int64)
         for row, sequence in enumerate(sequences):
             input_ids[row, : len(sequence)] = sequence

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from biotag.evaluation.runner import (
     tag_all,
 )
 from biotag.evaluation.scoring import Counts, Span
+from tests.support.cli import error_lines, run_biotag
 from tests.support.tiny_models import LABELS, render, training_sentences
 
 
@@ -136,19 +136,11 @@ async def test_over_http_gives_the_in_process_figures(server, tiny_bundles_dir, 
 
 
 def _eval(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "biotag.cli", "eval", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_biotag("eval", *args, timeout=300)
 
 
 def _assert_one_line_error(result: subprocess.CompletedProcess[str], match: str) -> None:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    assert result.stderr.strip().startswith("error:")
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert error_lines(result) == [result.stderr.strip()]
     assert match in result.stderr
 
 

@@ -5,30 +5,22 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from biotag.bundle import read_manifest
+from tests.support.cli import error_lines, run_biotag
 
 pytestmark = pytest.mark.slow
 
 
 def _export(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "biotag.cli", "export", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_biotag("export", *args, timeout=600)
 
 
 def _assert_one_line_error(result: subprocess.CompletedProcess[str]) -> None:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1
+    assert len(error_lines(result)) == 1
 
 
 def test_name_defaults_to_output_folder(tiny_checkpoints, tmp_path: Path) -> None:

@@ -12,14 +12,22 @@ from tokenizers import Tokenizer
 
 from biotag.service.decoding import (
     LabelTable,
-    decode_spans,
+    Span,
+    decode_words,
     first_token_of_words,
+    index_words,
     segment_words,
     softmax,
 )
 
 BIO = ["O", "B-Disease", "I-Disease"]
 TABLE = LabelTable.from_labels(BIO)
+
+
+def decode_spans(
+    text: str, token_offsets: np.ndarray, probabilities: np.ndarray, table: LabelTable
+) -> list[Span]:
+    return decode_words(text, index_words(text, token_offsets), probabilities, table)
 
 
 def _probabilities(labels: list[int], n_labels: int = 3, confidence: float = 0.9) -> np.ndarray:
