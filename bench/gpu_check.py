@@ -40,10 +40,11 @@ class Plan:
     memory_batches: int
     memory_seconds: float
     memory_every: int
-    http_grid: tuple[tuple[int, int], ...]
+    http_grid: tuple[tuple[int, int], ...]  # the recommended set-up: workers + shared engine
     http_seconds: float
-    workers: int  # server processes of the multi-process HTTP stage
-    workers_grid: tuple[tuple[int, int], ...]
+    workers: int  # server processes of the recommended set-up
+    single_grid: tuple[tuple[int, int], ...]  # one process, for comparison
+    per_worker_grid: tuple[tuple[int, int], ...]  # each worker its own sessions, for comparison
     second_precision: str | None
     second_grid: tuple[tuple[int, int], ...]
     baseline_texts: int | None
@@ -71,9 +72,10 @@ def make_plan(device: str, tiny: bool, quick: bool, tune: bool = False) -> Plan:
         memory_every=50 if cuda else 10,
         http_grid=quick_grid if quick else full_grid,
         http_seconds=(3 if quick else 6) if cuda else 2,
-        # one process leaves cores for the load generator and the tokenizers' threads
+        # leaves cores for the engine process, the load generator and the tokenizers' threads
         workers=max(2, min(12, (os.cpu_count() or 2) - 4)),
-        workers_grid=((128, 16),) if quick else ((8, 16), (32, 16), (128, 16)),
+        single_grid=((32, 16),) if quick or not cuda else ((1, 1), (32, 16)),
+        per_worker_grid=((128, 16),) if quick or not cuda else ((32, 16), (128, 16)),
         second_precision=None if quick or not cuda else "fp32",
         second_grid=((1, 1), (32, 16)),
         baseline_texts=(200 if quick else None) if cuda else 24,
@@ -89,9 +91,8 @@ def make_plan(device: str, tiny: bool, quick: bool, tune: bool = False) -> Plan:
         tune=True,
         memory_batches=1000 if cuda else 60,
         memory_seconds=45 if cuda else 20,
-        http_grid=((1, 1), (1, 16), (8, 16), (32, 16)) if cuda else ((1, 1),),
+        http_grid=((1, 1), (8, 16), (32, 16), (128, 16)) if cuda else ((1, 1),),
         http_seconds=4 if cuda else 2,
-        workers_grid=((8, 16), (32, 16), (64, 16), (128, 16)) if cuda else ((8, 4),),
         second_precision=None,
         baseline_texts=300 if cuda else 24,
         baseline_dtypes=("fp16",) if cuda else ("fp32",),
@@ -247,15 +248,21 @@ def _stages(
     from bench.gpu.baseline import pipeline_baseline
 
     def http_stage(
-        name: str, grid: tuple[tuple[int, int], ...], workers: int, half_peak: bool = False
+        name: str,
+        grid: tuple[tuple[int, int], ...],
+        workers: int,
+        precision: str = served,
+        shared_engine: bool = True,
+        half_peak: bool = False,
     ) -> None:
+        env = server_env | {"BIOTAG_SHARED_ENGINE": str(shared_engine).lower()}
         run.stage(
             name,
             lambda: http_bench.benchmark(
                 models_dir,
                 device,
                 device_id,
-                served,
+                precision,
                 texts,
                 list(grid),
                 plan.http_seconds,
@@ -263,53 +270,36 @@ def _stages(
                 run.remaining,
                 run.log,
                 workers=workers,
-                extra_env=server_env,
+                extra_env=env,
                 half_peak=half_peak,
             ),
             min_s=45,
         )
 
-    def baseline_stage() -> None:
-        baseline_texts = texts[: plan.baseline_texts] if plan.baseline_texts else texts
-        run.stage(
-            "baseline",
-            lambda: pipeline_baseline(
-                ckpt,
-                baseline_texts,
-                device,
-                list(plan.baseline_dtypes),
-                list(plan.baseline_batches),
-                run.remaining,
-                run.log,
-            ),
-            min_s=30,
-        )
-
-    if plan.tune:  # the multi-process figures matter most; then one process; then the baseline
-        http_stage("http_workers", plan.workers_grid, plan.workers, half_peak=True)
-        http_stage("http", plan.http_grid, 1)
-        baseline_stage()
-    else:
-        http_stage("http", plan.http_grid, 1)
-        baseline_stage()
-        http_stage("http_workers", plan.workers_grid, plan.workers, half_peak=True)
+    # the recommended set-up first, with its latency at half its peak; then what it replaced
+    http_stage("http", plan.http_grid, plan.workers, half_peak=True)
+    baseline_texts = texts[: plan.baseline_texts] if plan.baseline_texts else texts
+    run.stage(
+        "baseline",
+        lambda: pipeline_baseline(
+            ckpt,
+            baseline_texts,
+            device,
+            list(plan.baseline_dtypes),
+            list(plan.baseline_batches),
+            run.remaining,
+            run.log,
+        ),
+        min_s=30,
+    )
+    http_stage("http_single", plan.single_grid, 1)
+    http_stage("http_per_worker_engines", plan.per_worker_grid, plan.workers, shared_engine=False)
     if plan.second_precision is not None:
-        second = plan.second_precision
-        run.stage(
-            f"http_{second}",
-            lambda: http_bench.benchmark(
-                models_dir,
-                device,
-                device_id,
-                second,
-                texts,
-                list(plan.second_grid),
-                plan.http_seconds,
-                work,
-                run.remaining,
-                run.log,
-            ),
-            min_s=40,
+        http_stage(
+            f"http_{plan.second_precision}",
+            plan.second_grid,
+            plan.workers,
+            precision=plan.second_precision,
         )
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -134,25 +132,11 @@ def serve(
     if settings.workers == 1:
         uvicorn.run(create_app(settings), **common)
         return
-    # each worker process builds its own app from the environment
-    os.environ.update({f"BIOTAG_{key.upper()}": str(value) for key, value in overrides.items()})
-    # the tokenizers' Rust thread pool sizes itself to every core in each worker otherwise
-    cores = os.cpu_count() or 1
-    os.environ.setdefault("RAYON_NUM_THREADS", str(max(1, cores // settings.workers)))
-    _prepare_multiprocess_metrics()
-    uvicorn.run("biotag.service.app:create_app", factory=True, workers=settings.workers, **common)
+    from biotag.service.workers import serve_workers
 
-
-def _prepare_multiprocess_metrics() -> None:
-    """A private, empty folder for prometheus-client's per-process files (stale files from an
-    earlier run would be summed in)."""
-    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if folder is None:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="biotag-metrics-")
-        return
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    for stale in Path(folder).glob("*.db"):
-        stale.unlink()
+    status = serve_workers(settings, overrides, common)
+    if status:
+        raise typer.Exit(status)
 
 
 @app.command("eval")

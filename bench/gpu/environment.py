@@ -34,6 +34,8 @@ MODULES = (
     "pydantic_core",
     "pydantic_settings",
     "uvicorn",
+    "uvloop",
+    "httptools",
     "orjson",
     "httpx",
     "anyio",

@@ -5,6 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 _PARITY_KEYS = ("checked_on", "label_agreement", "max_abs_logit_diff", "passed")
+# stage -> title; the first is the recommended set-up (workers + shared engine)
+HTTP_STAGES = {
+    "http": "HTTP, recommended: worker processes + shared engine process",
+    "http_single": "HTTP, one server process",
+    "http_per_worker_engines": "HTTP, worker processes each with its own sessions",
+    "http_fp32": "HTTP, recommended set-up with the fp32 graph",
+}
+TARGET_ABSTRACTS_PER_S = 3000.0
+TARGET_PIPELINE_RATIO = 10.0
+TARGET_HALF_PEAK_P99_MS = 100.0
 
 
 def _result(results: dict[str, Any], stage: str) -> dict[str, Any]:
@@ -13,11 +23,11 @@ def _result(results: dict[str, Any], stage: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _best_point(http: dict[str, Any]) -> tuple[str, float] | None:
+def _best_point(http: dict[str, Any], suffix: str = "") -> tuple[str, float] | None:
     points = {
         key: float(point["abstracts_per_s"])
         for key, point in http.get("points", {}).items()
-        if isinstance(point, dict) and "abstracts_per_s" in point
+        if isinstance(point, dict) and "abstracts_per_s" in point and key.endswith(suffix)
     }
     if not points:
         return None
@@ -57,13 +67,17 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
         k: memory.get(k)
         for k in ("batches_run", "max_first_half_mb", "max_last_half_mb", "plateaus")
     }
-    candidates = {stage: _best_point(_result(results, stage)) for stage in ("http", "http_workers")}
+    candidates = {
+        stage: _best_point(_result(results, stage), "_d16")
+        for stage in HTTP_STAGES
+        if stage != "http_fp32"
+    }
     summary["http_best_by_stage"] = {
         stage: {"point": found[0], "abstracts_per_s": found[1]} if found else None
         for stage, found in candidates.items()
     }
-    found = [(stage, point) for stage, point in candidates.items() if point]
-    best = max((point for _, point in found), key=lambda point: point[1]) if found else None
+    found = [point for point in candidates.values() if point]
+    best = max(found, key=lambda point: point[1]) if found else None
     summary["http_best"] = {"point": best[0], "abstracts_per_s": best[1]} if best else None
     baseline = _result(results, "baseline")
     summary["baseline_best"] = baseline.get("best")
@@ -74,6 +88,25 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     engine_rate = (agreement.get(f"engine_{_candidate(agreement)}") or {}).get("texts_per_s")
     if engine_rate and base_rate:
         ratios["engine_direct_over_pipeline_best"] = round(engine_rate / base_rate, 2)
+    half = _result(results, "http").get("half_peak") or {}
+    summary["half_peak"] = {
+        k: half.get(k) for k in ("offered_abstracts_per_s", "abstracts_per_s", "p50_ms", "p99_ms")
+    }
+    heavy_on_target = [
+        entry.get("all_heavy_nodes_on_target") for entry in summary["placement"].values()
+    ]
+    recommended = candidates.get("http")
+    summary["done_when"] = {
+        "heavy_nodes_on_cuda": bool(heavy_on_target) and all(heavy_on_target),
+        "fp16_agreement": agreement.get("passed"),
+        "memory_flat": memory.get("plateaus"),
+        "abstracts_per_s_16_per_request": bool(recommended)
+        and recommended[1] >= TARGET_ABSTRACTS_PER_S,
+        "pipeline_ratio": ratios.get("service_http_best_over_pipeline_best", 0.0)
+        >= TARGET_PIPELINE_RATIO,
+        "p99_at_half_peak": half.get("p99_ms") is not None
+        and half["p99_ms"] < TARGET_HALF_PEAK_P99_MS,
+    }
     summary["ratios"] = ratios
     return summary
 
@@ -117,7 +150,8 @@ def render_markdown(results: dict[str, Any]) -> str:
     lines.append(f"- agreement: {summary['agreement']}")
     lines.append(f"- memory: {summary['memory']}")
     lines.append(f"- ratios: {summary['ratios']}")
-    http = _result(results, "http")
+    lines.append(f"- latency at half the peak (open loop): {summary['half_peak']}")
+    lines.append(f"- done when: {summary['done_when']}")
     columns = (
         "abstracts_per_s",
         "tokens_per_s",
@@ -130,12 +164,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         "server_cpu_share",
         "client_cpu_share",
     )
-    tables = (
-        ("HTTP, one server process", http),
-        ("HTTP, several server processes", _result(results, "http_workers")),
-        ("HTTP (second precision)", _result(results, "http_fp32")),
-    )
-    for title, data in tables:
+    for stage, title in HTTP_STAGES.items():
+        data = _result(results, stage)
         if not data.get("points"):
             continue
         lines += [

@@ -19,7 +19,6 @@ from biotag.service.state import ServiceState
 
 async def _start(state: ServiceState) -> None:
     state.runtime = await start_runtime(state.settings, state.metrics)
-    state.ready = state.runtime.ready
     state.metrics.ready.set(1 if state.ready else 0)
 
 
@@ -30,7 +29,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        state.ready = False
+        state.stopping = True
         state.metrics.ready.set(0)
         if state.runtime is not None:
             await stop_runtime(state.runtime)

@@ -43,6 +43,12 @@ class BatchStats:
     queue_waits: list[float]
 
 
+class WindowRunner(Protocol):
+    """Runs token-id windows and returns each one's per-token logits."""
+
+    async def run(self, sequences: list[np.ndarray]) -> list[np.ndarray]: ...
+
+
 class BatchObserver(Protocol):
     def on_batch(self, stats: BatchStats) -> None: ...
 
@@ -129,7 +135,9 @@ class Batcher:
         if len(sequences) > self._limits.max_queue:
             raise TooManySequencesError
         if len(self._pending) + len(sequences) > self._limits.max_queue:
-            raise QueueFullError
+            self._drop_cancelled()  # withdrawn items leave when the loop next wakes; now
+            if len(self._pending) + len(sequences) > self._limits.max_queue:
+                raise QueueFullError
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[np.ndarray]] = []
         for sequence in sequences:
@@ -139,6 +147,10 @@ class Batcher:
         self._observer.on_queue_depth(len(self._pending))
         self._arrived.set()
         return futures
+
+    async def run(self, sequences: list[np.ndarray]) -> list[np.ndarray]:
+        """Logits of each sequence once its batch ran; cancelling drops those still queued."""
+        return list(await asyncio.gather(*self.submit(sequences)))
 
     def _drop_cancelled(self) -> None:
         if any(item.future.done() for item in self._pending):

@@ -27,10 +27,21 @@ class Settings(BaseSettings):
     workers: int = Field(
         default=1,
         ge=1,
-        description="Server processes sharing the port, each with its own ONNX Runtime "
-        "session(s) and batcher. Tokenising, decoding and JSON run in Python, so on a GPU host "
-        "one process cannot keep the GPU busy; several can. Metrics are then summed over the "
-        "processes (Prometheus multiprocess mode, PROMETHEUS_MULTIPROC_DIR).",
+        description="Server processes sharing the port. Tokenising, decoding and JSON run in "
+        "Python, so on a GPU host one process cannot keep the GPU busy; several can. Metrics "
+        "are then summed over the processes (Prometheus multiprocess mode, "
+        "PROMETHEUS_MULTIPROC_DIR).",
+    )
+    shared_engine: bool = Field(
+        default=True,
+        description="With more than one worker: one extra process owns the ONNX Runtime "
+        "sessions and batches the windows of all workers (one CUDA context, fuller batches, "
+        "no CPU threads oversubscribed). false: each worker opens its own sessions.",
+    )
+    engine_socket: Path | None = Field(
+        default=None,
+        description="Unix socket of the shared engine process; `biotag serve` sets it for its "
+        "workers. Leave unset.",
     )
     execution_provider: Literal["auto", "cuda", "cpu"] = Field(
         default="auto",

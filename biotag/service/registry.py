@@ -1,4 +1,5 @@
-"""Find bundles under the models folder and turn each into a tokenizer, an engine and heads."""
+"""Find bundles under the models folder and turn each into a tokenizer, heads and (in the process
+that runs them) an engine."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ class LoadedBundle:
     manifest: Manifest
     tokenizer: DocumentTokenizer
     tokenizer_key: str  # equal keys = identical tokenizers, so documents are encoded once
-    engine: Engine
+    provider: Provider
     precision: Precision
     window_tokens: int
     window_stride: int
@@ -48,6 +49,8 @@ class LoadedBundle:
 class Registry:
     bundles: dict[str, LoadedBundle] = field(default_factory=dict)  # bundle name -> bundle
     models: dict[str, LoadedBundle] = field(default_factory=dict)  # model (head) name -> bundle
+    # bundle name -> its session; empty in server workers whose windows a shared engine runs
+    engines: dict[str, Engine] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # bundle folder -> why it is not served
 
 
@@ -76,40 +79,19 @@ def choose_precision(manifest: Manifest, provider: Provider, settings: Settings)
 
 
 def load_bundle(directory: Path, settings: Settings, provider: Provider) -> LoadedBundle:
+    """The text side of a bundle: manifest, tokenizer, windows and heads (no session)."""
     manifest = read_manifest(directory)
-    precision = choose_precision(manifest, provider, settings)
-    graph = manifest.graphs[precision]
     tokenizer_json = (directory / manifest.tokenizer).read_text(encoding="utf-8")
     tokenizer = DocumentTokenizer.from_json(tokenizer_json)
     window_tokens = min(settings.window_tokens or manifest.max_length, manifest.max_length)
-    buckets = None
-    if provider == "cuda" and settings.cuda_width_multiple > 0:
-        buckets = ShapeBuckets(
-            width_multiple=settings.cuda_width_multiple,
-            max_width=window_tokens,
-            max_rows=settings.max_batch_size,
-            max_tokens=settings.max_batch_tokens,
-        )
-    engine = Engine(
-        directory / graph.file,
-        EngineOptions(
-            provider,
-            settings.intra_op_threads,
-            settings.cuda_device_id,
-            settings.cuda_provider_options,
-            buckets,
-        ),
-        pad_id=manifest.pad_token_id,
-        batch_invariant=graph.batch_invariant,
-    )
     stride = min(settings.window_stride, (window_tokens - tokenizer.special_count) // 2 - 1)
     return LoadedBundle(
         directory=directory,
         manifest=manifest,
         tokenizer=tokenizer,
         tokenizer_key=hashlib.sha256(tokenizer_json.encode()).hexdigest(),
-        engine=engine,
-        precision=precision,
+        provider=provider,
+        precision=choose_precision(manifest, provider, settings),
         window_tokens=window_tokens,
         window_stride=max(0, stride),
         heads={
@@ -119,21 +101,53 @@ def load_bundle(directory: Path, settings: Settings, provider: Provider) -> Load
     )
 
 
-def load_registry(settings: Settings) -> Registry:
-    """Load every bundle folder; a broken one is recorded in ``errors`` and the rest still load."""
+def open_engine(bundle: LoadedBundle, settings: Settings) -> Engine:
+    buckets = None
+    if bundle.provider == "cuda" and settings.cuda_width_multiple > 0:
+        buckets = ShapeBuckets(
+            width_multiple=settings.cuda_width_multiple,
+            max_width=bundle.window_tokens,
+            max_rows=settings.max_batch_size,
+            max_tokens=settings.max_batch_tokens,
+        )
+    graph = bundle.manifest.graphs[bundle.precision]
+    return Engine(
+        bundle.directory / graph.file,
+        EngineOptions(
+            bundle.provider,
+            settings.intra_op_threads,
+            settings.cuda_device_id,
+            settings.cuda_provider_options,
+            buckets,
+        ),
+        pad_id=bundle.manifest.pad_token_id,
+        batch_invariant=graph.batch_invariant,
+    )
+
+
+def load_registry(
+    settings: Settings, provider: Provider | None = None, open_engines: bool = True
+) -> Registry:
+    """Load every bundle folder; a broken one is recorded in ``errors`` and the rest still load.
+
+    ``provider``: default from the settings. Without ``open_engines`` no session is opened (a
+    shared engine process runs the windows).
+    """
     registry = Registry()
     root = settings.models_dir
     if not root.is_dir():
         registry.errors[str(root)] = "models folder does not exist"
         return registry
-    try:
-        provider = choose_provider(settings)
-    except EngineError as exc:
-        registry.errors[str(root)] = str(exc)
-        return registry
+    if provider is None:
+        try:
+            provider = choose_provider(settings)
+        except EngineError as exc:
+            registry.errors[str(root)] = str(exc)
+            return registry
     for directory in sorted(p for p in root.iterdir() if (p / MANIFEST_FILE).is_file()):
         try:
             bundle = load_bundle(directory, settings, provider)
+            engine = open_engine(bundle, settings) if open_engines else None
         except Exception as exc:  # any broken bundle: report it, keep serving the others
             registry.errors[directory.name] = f"{type(exc).__name__}: {exc}"
             logger.error("bundle %s not served: %s", directory.name, exc)
@@ -145,6 +159,8 @@ def load_registry(settings: Settings) -> Registry:
             registry.errors[directory.name] = f"model names already served: {sorted(clashes)}"
             continue
         registry.bundles[bundle.name] = bundle
+        if engine is not None:
+            registry.engines[bundle.name] = engine
         for model_name in bundle.heads:
             registry.models[model_name] = bundle
     if not registry.bundles and not registry.errors:

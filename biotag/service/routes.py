@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
-from biotag.service.batcher import QueueFullError, TooManySequencesError
+from biotag.service.batcher import BatcherStoppedError, QueueFullError, TooManySequencesError
 from biotag.service.errors import ApiError, ErrorCode
 from biotag.service.schemas import Document, ErrorResponse, TagRequest, TagResponse
 from biotag.service.state import ServiceState, StateDep
@@ -79,6 +79,13 @@ async def _tag_unless_disconnected(
             f"the documents need more windows than one queue holds "
             f"({state.settings.max_queue_windows}); send fewer or shorter documents",
         ) from exc
+    except BatcherStoppedError as exc:
+        state.metrics.rejections.labels("not_ready").inc()
+        raise ApiError(
+            ErrorCode.NOT_READY,
+            "the inference engine stopped",
+            retry_after_s=state.settings.retry_after_s,
+        ) from exc
     except QueueFullError as exc:
         state.metrics.rejections.labels("queue_full").inc()
         raise ApiError(
@@ -144,7 +151,7 @@ async def list_models(state: StateDep) -> Response:
                 "labels": head.labels,
                 "scheme": head.scheme.value,
                 "precision": bundle.precision,
-                "provider": bundle.engine.provider,
+                "provider": bundle.provider,
                 "max_length": bundle.manifest.max_length,
                 "window_tokens": bundle.window_tokens,
                 "architecture": bundle.manifest.architecture,

@@ -20,7 +20,11 @@ class ServiceState:
     settings: Settings
     metrics: Metrics
     runtime: Runtime | None = None  # set once the lifespan has loaded the bundles
-    ready: bool = False
+    stopping: bool = False
+
+    @property
+    def ready(self) -> bool:
+        return not self.stopping and self.runtime is not None and self.runtime.ready
 
     @property
     def registry(self) -> Registry:

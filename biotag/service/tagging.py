@@ -7,11 +7,12 @@ Each document is tokenised once per distinct tokenizer, cut into windows, run on
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from biotag.service.batcher import Batcher
+from biotag.service.batcher import WindowRunner
 from biotag.service.chunking import EncodedDocument, Window, plan_windows
 from biotag.service.decoding import decode_words, index_words, softmax
 from biotag.service.registry import LoadedBundle, Registry
@@ -48,9 +49,9 @@ class _DocumentPlan:
 
 
 class Tagger:
-    def __init__(self, registry: Registry, batchers: dict[str, Batcher]) -> None:
+    def __init__(self, registry: Registry, runners: Mapping[str, WindowRunner]) -> None:
         self._registry = registry
-        self._batchers = batchers  # bundle name -> its batcher
+        self._runners = runners  # bundle name -> what runs its windows
 
     @property
     def model_names(self) -> list[str]:
@@ -122,8 +123,7 @@ class Tagger:
             if len(p.encoded.ids)
             for window in p.windows
         ]
-        futures = self._batchers[bundle.name].submit(sequences) if sequences else []
-        window_logits = list(await asyncio.gather(*futures))
+        window_logits = await self._runners[bundle.name].run(sequences) if sequences else []
         return await asyncio.to_thread(
             _decode_all, bundle, model_names, texts, plans, window_logits
         )

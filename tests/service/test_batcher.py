@@ -106,6 +106,29 @@ async def test_cancelled_items_are_dropped_before_they_run() -> None:
         await batcher.stop()
 
 
+async def test_withdrawn_requests_free_queue_room_at_once() -> None:
+    gate = threading.Event()
+
+    def blocked(sequences: list[np.ndarray]) -> list[np.ndarray]:
+        gate.wait(5)
+        return sequences
+
+    batcher = Batcher(blocked, LIMITS, Recorder())
+    batcher.start()
+    try:
+        running = batcher.submit([np.arange(4)])
+        await asyncio.sleep(0.05)  # running and blocked: the loop does not look at the queue
+        withdrawn = asyncio.ensure_future(batcher.run([np.arange(4)] * 8))
+        await asyncio.sleep(0)
+        withdrawn.cancel()
+        admitted = batcher.submit([np.arange(4)] * 8)
+        gate.set()
+        assert len(await asyncio.gather(*running, *admitted)) == 9
+    finally:
+        gate.set()
+        await batcher.stop()
+
+
 async def test_a_failing_batch_fails_only_its_items() -> None:
     def picky(sequences: list[np.ndarray]) -> list[np.ndarray]:
         if any(s[0] == 13 for s in sequences):

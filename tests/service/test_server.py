@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import concurrent.futures
+import os
+import re
+import signal
 import time
 from pathlib import Path
 
@@ -254,8 +257,9 @@ def test_ids_are_echoed_and_numbers_accepted(server: RunningServer) -> None:
     assert [d["id"] for d in body["documents"]] == ["12345", "1"]
 
 
+@pytest.mark.parametrize("shared_engine", ["true", "false"])
 def test_several_workers_serve_one_port_and_sum_their_metrics(
-    tiny_bundles_dir: Path, tmp_path: Path
+    tiny_bundles_dir: Path, tmp_path: Path, server: RunningServer, shared_engine: str
 ) -> None:
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
@@ -264,6 +268,7 @@ def test_several_workers_serve_one_port_and_sum_their_metrics(
         tiny_bundles_dir,
         tmp_path / "server.log",
         BIOTAG_WORKERS="2",
+        BIOTAG_SHARED_ENGINE=shared_engine,
         PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
     )
     try:
@@ -271,18 +276,37 @@ def test_several_workers_serve_one_port_and_sum_their_metrics(
         while len(list(metrics_dir.glob("gauge_livemin_*.db"))) < 2:  # one file per worker
             assert time.monotonic() < deadline, running.log.read_text()
             time.sleep(0.2)
+        documents = [{"id": "x", "text": ABSTRACT}, {"id": "y", "text": OTHER_TEXTS[1]}]
 
-        def tag_on_own_connection(index: int) -> int:
+        def tag_on_own_connection(_: int) -> dict:
             with running.client() as client:  # a new connection lands on either worker
-                documents = [{"id": str(index), "text": ABSTRACT}]
-                return client.post("/tag", json={"documents": documents}).status_code
+                response = client.post("/tag", json={"documents": documents})
+                assert response.status_code == 200, response.text
+                return response.json()
 
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            statuses = list(pool.map(tag_on_own_connection, range(40)))
-        assert statuses == [200] * 40
+            answers = list(pool.map(tag_on_own_connection, range(20)))
+        assert answers == [_tag(server, documents)] * 20  # as one process answers
         with running.client() as client:
             exposition = client.get("/metrics").text
         assert "biotag_documents_total 40.0" in exposition
         assert "biotag_ready 1.0" in exposition
+    finally:
+        stop_server(running)
+    assert running.process.returncode == 0
+
+
+def test_the_server_stops_with_an_error_when_its_shared_engine_dies(
+    tiny_bundles_dir: Path, tmp_path: Path
+) -> None:
+    running = start_server(tiny_bundles_dir, tmp_path / "server.log", BIOTAG_WORKERS="2")
+    try:
+        with running.client() as client:
+            assert client.post("/tag", json={"text": ABSTRACT}).status_code == 200
+        engine_pid = re.search(r"engine process (\d+) serves", running.log.read_text())
+        assert engine_pid is not None, running.log.read_text()
+        os.kill(int(engine_pid.group(1)), signal.SIGKILL)
+        assert running.process.wait(timeout=30) == 1
+        assert "shared engine process died" in running.log.read_text()
     finally:
         stop_server(running)

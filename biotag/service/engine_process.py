@@ -1,0 +1,194 @@
+"""The shared engine process: one owner of the ONNX Runtime sessions for all server workers.
+
+With ``workers`` > 1, `biotag serve` starts this process first. It loads and warms up every
+bundle, runs one batcher per bundle and answers the workers over a Unix socket. The workers
+tokenise, decode and speak HTTP; windows of all of them meet in one queue, so batches are as
+full as the load allows, the GPU holds one CUDA context instead of one per worker (contexts
+time-slice the GPU and each costs memory), and on the CPU one session uses the cores instead of
+one per worker competing for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import partial
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from biotag.service.batcher import (
+    BatcherStoppedError,
+    QueueFullError,
+    TooManySequencesError,
+    WindowRunner,
+)
+from biotag.service.config import Settings
+from biotag.service.engine_protocol import (
+    Kind,
+    ProtocolError,
+    Result,
+    RunRequest,
+    Status,
+    decode_cancel,
+    decode_run,
+    encode_hello,
+    encode_result,
+    frame,
+    kind_of,
+    read_frame,
+)
+from biotag.service.metrics import Metrics
+from biotag.service.runtime import running
+
+logger = logging.getLogger(__name__)
+_STOP_TIMEOUT_S = 30.0
+
+
+class EngineStartError(RuntimeError):
+    """The engine process exited before it was ready."""
+
+
+@dataclass(frozen=True)
+class SharedEngine:
+    socket: Path
+    process: multiprocessing.process.BaseProcess
+    hello: dict[str, Any]
+
+
+@contextlib.contextmanager
+def shared_engine() -> Iterator[SharedEngine]:
+    """Start the engine process, wait until its bundles are warm, stop it on exit.
+
+    It reads its settings from the environment, as the workers do.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="biotag-engine-"))
+    socket = folder / "engine.sock"
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(
+        target=run_engine_process, args=(str(socket), sender), name="biotag-engine"
+    )
+    try:
+        process.start()
+        sender.close()
+        multiprocessing.connection.wait([receiver, process.sentinel])
+        if not receiver.poll():
+            process.join()
+            raise EngineStartError(f"the engine process exited ({process.exitcode}) unready")
+        hello: dict[str, Any] = receiver.recv()
+        yield SharedEngine(socket, process, hello)
+    finally:
+        receiver.close()
+        if process.is_alive():
+            process.terminate()  # SIGTERM: it stops serving and exits
+            process.join(_STOP_TIMEOUT_S)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_engine_process(socket: str, ready: Connection) -> None:
+    """Entry point of the spawned process."""
+    # Ctrl-C reaches the whole process group; the parent stops this process (SIGTERM) only
+    # once the workers have drained their requests, which still need it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    settings = Settings(engine_socket=None)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s:     [engine] %(message)s"
+    )
+    asyncio.run(_serve(settings, Path(socket), ready))
+
+
+async def _serve(settings: Settings, socket: Path, ready: Connection) -> None:
+    metrics = Metrics()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    try:
+        async with running(settings, metrics) as runtime:
+            hello = {
+                "provider": next((b.provider for b in runtime.registry.bundles.values()), None),
+                "bundles": sorted(runtime.registry.bundles),
+                "errors": runtime.registry.errors,
+            }
+            server = await asyncio.start_unix_server(
+                partial(_serve_worker, runtime.batchers, encode_hello(hello)), path=str(socket)
+            )
+            metrics.ready.set(1 if runtime.ready else 0)
+            logger.info("engine process %d serves the workers on %s", os.getpid(), socket)
+            ready.send(hello)
+            ready.close()
+            async with server:
+                await stop.wait()
+            metrics.ready.set(0)
+    finally:
+        metrics.process_exited()
+
+
+async def _serve_worker(
+    runners: Mapping[str, WindowRunner],
+    hello: bytes,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+) -> None:
+    """One worker's connection: answer each RUN when its windows ran, in any order."""
+    writer.write(frame(hello))
+    in_flight: dict[int, asyncio.Task[None]] = {}
+    try:
+        while (body := await read_frame(reader)) is not None:
+            kind = kind_of(body)
+            if kind is Kind.RUN:
+                request = decode_run(body)
+                task = asyncio.ensure_future(_answer(runners, request, writer))
+                in_flight[request.request_id] = task
+                task.add_done_callback(partial(_forget, in_flight, request.request_id))
+            elif kind is Kind.CANCEL:
+                cancelled = in_flight.get(decode_cancel(body).request_id)
+                if cancelled is not None:
+                    cancelled.cancel()
+            else:
+                raise ProtocolError(f"a worker sent a {kind.name} frame")
+    except (ProtocolError, ConnectionError, asyncio.IncompleteReadError) as exc:
+        logger.error("dropping a worker connection: %r", exc)
+    finally:
+        for task in list(in_flight.values()):
+            task.cancel()
+        writer.close()
+
+
+def _forget(in_flight: dict[int, asyncio.Task[None]], request_id: int, _: object) -> None:
+    in_flight.pop(request_id, None)
+
+
+async def _answer(
+    runners: Mapping[str, WindowRunner], request: RunRequest, writer: asyncio.StreamWriter
+) -> None:
+    try:
+        runner = runners[request.bundle]
+    except KeyError:
+        result = Result(request.request_id, Status.FAILED, [], f"no bundle {request.bundle!r}")
+    else:
+        try:
+            logits = await runner.run(request.sequences)
+            result = Result(request.request_id, Status.OK, logits)
+        except QueueFullError:
+            result = Result(request.request_id, Status.QUEUE_FULL, [])
+        except TooManySequencesError:
+            result = Result(request.request_id, Status.TOO_MANY_SEQUENCES, [])
+        except BatcherStoppedError:
+            result = Result(request.request_id, Status.STOPPED, [])
+        except Exception as exc:  # a failing batch is reported to its requests only
+            logger.exception("bundle %s: batch failed", request.bundle)
+            result = Result(request.request_id, Status.FAILED, [], f"{type(exc).__name__}: {exc}")
+    if not writer.is_closing():
+        writer.write(frame(encode_result(result)))

@@ -1,0 +1,180 @@
+"""Frames between server workers and the shared engine process (one Unix socket per worker).
+
+Every frame is a little-endian u32 length, then a body whose first byte is its kind:
+
+- engine -> worker, once after connecting: HELLO + JSON (the bundles served and why others are
+  not);
+- worker -> engine: RUN (request id, bundle name, token-id sequences) and CANCEL (request id:
+  the worker no longer waits, so its windows leave the queue);
+- engine -> worker: RESULT (request id, status, then the per-token logits of each sequence or
+  an error message).
+
+Sequences travel as int32 ids (vocabularies are far below 2**31) and logits in the dtype the
+graph produced, so an fp16 graph's logits cost half the bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+_LENGTH = struct.Struct("<I")
+_KIND = struct.Struct("<B")
+_RUN = struct.Struct("<BQHI")  # kind, request id, name length, sequence count
+_CANCEL = struct.Struct("<BQ")  # kind, request id
+_RESULT = struct.Struct("<BQB")  # kind, request id, status
+_LOGITS = struct.Struct("<II3s")  # sequence count, labels, dtype ("<f4" / "<f2")
+MAX_FRAME_BYTES = 1 << 30
+
+
+class Kind(enum.IntEnum):
+    HELLO = 0
+    RUN = 1
+    CANCEL = 2
+    RESULT = 3
+
+
+class Status(enum.IntEnum):
+    OK = 0
+    QUEUE_FULL = 1
+    TOO_MANY_SEQUENCES = 2
+    STOPPED = 3
+    FAILED = 4
+
+
+class ProtocolError(ValueError):
+    """A frame that does not follow this module's layout."""
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    request_id: int
+    bundle: str
+    sequences: list[np.ndarray]
+
+
+@dataclass(frozen=True)
+class Cancel:
+    request_id: int
+
+
+@dataclass(frozen=True)
+class Result:
+    request_id: int
+    status: Status
+    logits: list[np.ndarray]  # per sequence (tokens, labels); empty unless OK
+    message: str = ""
+
+
+def frame(body: bytes) -> bytes:
+    return _LENGTH.pack(len(body)) + body
+
+
+async def read_frame(reader: asyncio.StreamReader) -> bytes | None:
+    """The next frame's body, or None at a clean end of stream."""
+    try:
+        header = await reader.readexactly(_LENGTH.size)
+    except asyncio.IncompleteReadError as exc:
+        if exc.partial:
+            raise ProtocolError("stream ended inside a frame header") from exc
+        return None
+    (size,) = _LENGTH.unpack(header)
+    if size == 0 or size > MAX_FRAME_BYTES:
+        raise ProtocolError(f"frame of {size} bytes")
+    return await reader.readexactly(size)
+
+
+def kind_of(body: bytes) -> Kind:
+    try:
+        return Kind(body[0])
+    except ValueError as exc:
+        raise ProtocolError(f"unknown frame kind {body[0]}") from exc
+
+
+def encode_hello(info: dict[str, Any]) -> bytes:
+    return _KIND.pack(Kind.HELLO) + json.dumps(info).encode()
+
+
+def decode_hello(body: bytes) -> dict[str, Any]:
+    if kind_of(body) is not Kind.HELLO:
+        raise ProtocolError("the engine did not start with a hello")
+    info: dict[str, Any] = json.loads(body[1:])
+    return info
+
+
+def encode_run(request: RunRequest) -> bytes:
+    name = request.bundle.encode()
+    lengths = np.fromiter((len(s) for s in request.sequences), dtype="<i4")
+    ids = (
+        np.concatenate(request.sequences).astype("<i4")
+        if request.sequences
+        else np.zeros(0, dtype="<i4")
+    )
+    header = _RUN.pack(Kind.RUN, request.request_id, len(name), len(request.sequences))
+    return header + name + lengths.tobytes() + ids.tobytes()
+
+
+def decode_run(body: bytes) -> RunRequest:
+    _, request_id, name_length, count = _RUN.unpack_from(body)
+    cursor = _RUN.size
+    bundle = body[cursor : cursor + name_length].decode()
+    cursor += name_length
+    lengths = np.frombuffer(body, dtype="<i4", count=count, offset=cursor)
+    cursor += 4 * count
+    ids = np.frombuffer(body, dtype="<i4", offset=cursor).astype(np.int64)
+    if len(ids) != int(lengths.sum()):
+        raise ProtocolError(f"{len(ids)} token ids for sequences of {int(lengths.sum())}")
+    sequences = np.split(ids, np.cumsum(lengths)[:-1]) if count else []
+    return RunRequest(request_id, bundle, sequences)
+
+
+def encode_cancel(request_id: int) -> bytes:
+    return _CANCEL.pack(Kind.CANCEL, request_id)
+
+
+def decode_cancel(body: bytes) -> Cancel:
+    _, request_id = _CANCEL.unpack_from(body)
+    return Cancel(request_id)
+
+
+def encode_result(result: Result) -> bytes:
+    header = _RESULT.pack(Kind.RESULT, result.request_id, result.status)
+    if result.status is not Status.OK:
+        return header + result.message.encode()
+    if not result.logits:
+        return header + _LOGITS.pack(0, 0, b"<f4")
+    dtype = np.dtype(result.logits[0].dtype).newbyteorder("<")
+    labels = result.logits[0].shape[1]
+    lengths = np.fromiter((len(a) for a in result.logits), dtype="<i4")
+    values = np.concatenate(result.logits).astype(dtype, copy=False)
+    return (
+        header
+        + _LOGITS.pack(len(result.logits), labels, dtype.str.encode())
+        + lengths.tobytes()
+        + values.tobytes()
+    )
+
+
+def decode_result(body: bytes) -> Result:
+    _, request_id, status_code = _RESULT.unpack_from(body)
+    status = Status(status_code)
+    cursor = _RESULT.size
+    if status is not Status.OK:
+        return Result(request_id, status, [], body[cursor:].decode(errors="replace"))
+    count, labels, dtype = _LOGITS.unpack_from(body, cursor)
+    cursor += _LOGITS.size
+    lengths = np.frombuffer(body, dtype="<i4", count=count, offset=cursor)
+    cursor += 4 * count
+    values = np.frombuffer(body, dtype=np.dtype(dtype.decode()), offset=cursor)
+    if count == 0:
+        return Result(request_id, status, [])
+    values = values.reshape(-1, labels)
+    if len(values) != int(lengths.sum()):
+        raise ProtocolError(f"{len(values)} logit rows for sequences of {int(lengths.sum())}")
+    return Result(request_id, status, np.split(values, np.cumsum(lengths)[:-1]))
