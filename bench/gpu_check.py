@@ -45,8 +45,7 @@ class Plan:
     workers: int  # server processes of the recommended set-up
     single_grid: tuple[tuple[int, int], ...]  # one process, for comparison
     per_worker_grid: tuple[tuple[int, int], ...]  # each worker its own sessions, for comparison
-    second_precision: str | None
-    second_grid: tuple[tuple[int, int], ...]
+    one_in_flight_grid: tuple[tuple[int, int], ...]  # one batch at a time, for comparison
     baseline_texts: int | None
     baseline_dtypes: tuple[str, ...]
     baseline_batches: tuple[int, ...]
@@ -68,7 +67,7 @@ def make_plan(device: str, tiny: bool, quick: bool, tune: bool = False) -> Plan:
         served="fp16" if cuda else "fp32",
         agreement_texts=None if cuda else 40,
         memory_batches=(300 if quick else 2000) if cuda else 60,
-        memory_seconds=(30 if quick else 90) if cuda else 40,
+        memory_seconds=(30 if quick else 100) if cuda else 40,
         memory_every=50 if cuda else 10,
         http_grid=quick_grid if quick else full_grid,
         http_seconds=(3 if quick else 6) if cuda else 2,
@@ -76,9 +75,8 @@ def make_plan(device: str, tiny: bool, quick: bool, tune: bool = False) -> Plan:
         workers=max(2, min(12, (os.cpu_count() or 2) - 4)),
         single_grid=((32, 16),) if quick or not cuda else ((1, 1), (32, 16)),
         per_worker_grid=((128, 16),) if quick or not cuda else ((32, 16), (128, 16)),
-        second_precision=None if quick or not cuda else "fp32",
-        second_grid=((1, 1), (32, 16)),
-        baseline_texts=(200 if quick else None) if cuda else 24,
+        one_in_flight_grid=() if quick or not cuda else ((32, 16), (128, 16)),
+        baseline_texts=(200 if quick else 300) if cuda else 24,
         baseline_dtypes=("fp32",) if not cuda else ("fp16",) if quick else ("fp16", "fp32"),
         baseline_batches=(1, 32) if quick else (1, 8, 32),
         threads=0 if cuda else 1,
@@ -93,7 +91,7 @@ def make_plan(device: str, tiny: bool, quick: bool, tune: bool = False) -> Plan:
         memory_seconds=45 if cuda else 20,
         http_grid=((1, 1), (8, 16), (32, 16), (128, 16)) if cuda else ((1, 1),),
         http_seconds=4 if cuda else 2,
-        second_precision=None,
+        one_in_flight_grid=(),
         baseline_texts=300 if cuda else 24,
         baseline_dtypes=("fp16",) if cuda else ("fp32",),
         baseline_batches=(32,),
@@ -251,18 +249,16 @@ def _stages(
         name: str,
         grid: tuple[tuple[int, int], ...],
         workers: int,
-        precision: str = served,
-        shared_engine: bool = True,
         half_peak: bool = False,
+        **env: str,
     ) -> None:
-        env = server_env | {"BIOTAG_SHARED_ENGINE": str(shared_engine).lower()}
         run.stage(
             name,
             lambda: http_bench.benchmark(
                 models_dir,
                 device,
                 device_id,
-                precision,
+                served,
                 texts,
                 list(grid),
                 plan.http_seconds,
@@ -270,7 +266,7 @@ def _stages(
                 run.remaining,
                 run.log,
                 workers=workers,
-                extra_env=env,
+                extra_env=server_env | env,
                 half_peak=half_peak,
             ),
             min_s=45,
@@ -293,13 +289,18 @@ def _stages(
         min_s=30,
     )
     http_stage("http_single", plan.single_grid, 1)
-    http_stage("http_per_worker_engines", plan.per_worker_grid, plan.workers, shared_engine=False)
-    if plan.second_precision is not None:
+    http_stage(
+        "http_per_worker_engines",
+        plan.per_worker_grid,
+        plan.workers,
+        BIOTAG_SHARED_ENGINE="false",
+    )
+    if plan.one_in_flight_grid:
         http_stage(
-            f"http_{plan.second_precision}",
-            plan.second_grid,
+            "http_one_batch_in_flight",
+            plan.one_in_flight_grid,
             plan.workers,
-            precision=plan.second_precision,
+            BIOTAG_CUDA_BATCHES_IN_FLIGHT="1",
         )
 
 

@@ -22,7 +22,7 @@ AGREEMENT_TARGET = 0.995
 @dataclass(frozen=True)
 class Tuning:
     """CUDA provider options and shape buckets, as BIOTAG_CUDA_PROVIDER_OPTIONS and
-    BIOTAG_CUDA_WIDTH_MULTIPLE set them (0: exact shapes)."""
+    BIOTAG_CUDA_WIDTH_MULTIPLE set them (0: exact shapes). Without one, the service's defaults."""
 
     provider_options: dict[str, str] = field(default_factory=dict)
     width_multiple: int = 0
@@ -37,10 +37,13 @@ def load_engine(
     tuning: Tuning | None = None,
 ) -> Any:
     from biotag.bundle import read_manifest
+    from biotag.service.config import Settings
     from biotag.service.engine import Engine, EngineOptions
     from biotag.service.shapes import ShapeBuckets
 
-    tuning = tuning or Tuning()
+    if tuning is None:  # as `biotag serve` runs it
+        default_width = Settings.model_fields["cuda_width_multiple"].default
+        tuning = Tuning(width_multiple=default_width if device == "cuda" else 0)
 
     manifest = read_manifest(bundle)
     if precision not in manifest.graphs:

@@ -3,7 +3,8 @@
 Callers submit sequences and await futures. One task owns the queue: it waits from the first
 queued item for at most ``max_wait`` (or until a batch is full), takes the oldest item plus the
 items closest to it in length that fit the padded token budget, and runs the batch in a worker
-thread. Cancelled items are dropped before they run; a failing batch fails only its own items.
+thread; up to ``batches_in_flight`` batches run at once. Cancelled items are dropped before
+they run; a failing batch fails only its own items.
 """
 
 from __future__ import annotations
@@ -100,16 +101,23 @@ class Batcher:
         limits: BatchLimits,
         observer: BatchObserver,
         computed_tokens: Callable[[list[int]], int] = padded_to_longest,
+        batches_in_flight: int = 1,
     ) -> None:
         """``computed_tokens``: the tokens ``run_batch`` computes for sequences of these
-        lengths, padding included (the batch statistics' padding figures)."""
+        lengths, padding included (the batch statistics' padding figures).
+        ``batches_in_flight``: batches run at once (in as many threads): on a GPU the next
+        batch is padded and launched while the previous one computes."""
         self._run_batch = run_batch
         self._computed_tokens = computed_tokens
         self._limits = limits
         self._observer = observer
         self._pending: deque[_Item] = deque()
         self._arrived = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="biotag-infer")
+        self._executor = ThreadPoolExecutor(
+            max_workers=batches_in_flight, thread_name_prefix="biotag-infer"
+        )
+        self._free_slots = asyncio.Semaphore(batches_in_flight)
+        self._running: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -124,6 +132,8 @@ class Batcher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._running:  # batches already running finish and answer their callers
+            await asyncio.gather(*self._running, return_exceptions=True)
         while self._pending:
             item = self._pending.popleft()
             if not item.future.done():
@@ -177,8 +187,8 @@ class Batcher:
                 await asyncio.wait_for(self._arrived.wait(), remaining)
 
     async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
+            await self._free_slots.acquire()
             await self._wait_for_batch()
             pending = list(self._pending)
             chosen = select_batch([len(item.sequence) for item in pending], self._limits)
@@ -186,26 +196,37 @@ class Batcher:
             batch = [pending[i] for i in chosen]
             self._pending = deque(item for i, item in enumerate(pending) if i not in chosen_set)
             self._observer.on_queue_depth(len(self._pending))
-            started = time.monotonic()
-            sequences = [item.sequence for item in batch]
-            try:
-                results = await loop.run_in_executor(self._executor, self._run_batch, sequences)
-            except Exception as exc:  # one failing batch must not stop the loop
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
-                continue
-            finished = time.monotonic()
-            for item, result in zip(batch, results, strict=True):
-                if not item.future.done():
-                    item.future.set_result(result)
-            lengths = [len(s) for s in sequences]
-            self._observer.on_batch(
-                BatchStats(
-                    size=len(batch),
-                    padded_tokens=self._computed_tokens(lengths),
-                    real_tokens=sum(lengths),
-                    inference_seconds=finished - started,
-                    queue_waits=[started - item.enqueued for item in batch],
-                )
+            task = asyncio.ensure_future(self._run(batch))
+            self._running.add(task)
+            task.add_done_callback(self._batch_done)
+
+    def _batch_done(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._free_slots.release()
+
+    async def _run(self, batch: list[_Item]) -> None:
+        started = time.monotonic()
+        sequences = [item.sequence for item in batch]
+        try:
+            results = await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._run_batch, sequences
             )
+        except Exception as exc:  # one failing batch fails its own items only
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+            return
+        finished = time.monotonic()
+        for item, result in zip(batch, results, strict=True):
+            if not item.future.done():
+                item.future.set_result(result)
+        lengths = [len(s) for s in sequences]
+        self._observer.on_batch(
+            BatchStats(
+                size=len(batch),
+                padded_tokens=self._computed_tokens(lengths),
+                real_tokens=sum(lengths),
+                inference_seconds=finished - started,
+                queue_waits=[started - item.enqueued for item in batch],
+            )
+        )

@@ -72,6 +72,13 @@ class Settings(BaseSettings):
         "Runtime's CUDA provider pays ~46 ms and some GPU memory for every new shape otherwise. "
         "0 runs exact shapes.",
     )
+    cuda_batches_in_flight: int = Field(
+        default=2,
+        ge=1,
+        description="Batches a CUDA session runs at once: the next batch is padded, copied and "
+        "launched while the previous one computes, so the GPU does not wait for the host. The "
+        "CPU runs one batch at a time (its cores are busy inside each).",
+    )
     max_batch_tokens: int = Field(
         default=16384,
         ge=64,

@@ -72,7 +72,10 @@ async def start_runtime(settings: Settings, metrics: Metrics) -> Runtime:
         except Exception as exc:  # a bundle that cannot run is reported, not served
             _withdraw(registry, name, f"warm-up failed: {exc}")
             continue
-        batcher = Batcher(engine.run, limits, metrics.batch_observer(name), engine.computed_tokens)
+        in_flight = settings.cuda_batches_in_flight if bundle.provider == "cuda" else 1
+        batcher = Batcher(
+            engine.run, limits, metrics.batch_observer(name), engine.computed_tokens, in_flight
+        )
         batcher.start()
         batchers[name] = batcher
         for model in bundle.heads:

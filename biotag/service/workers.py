@@ -1,17 +1,26 @@
-"""`biotag serve` with several worker processes: their environment, the shared engine process,
-and a watchdog that stops the server when that engine dies."""
+"""`biotag serve` with several worker processes: each listens on its own SO_REUSEPORT socket,
+beside the shared engine process; this parent supervises them.
+
+Why not uvicorn's own ``workers``: there all workers accept from one shared socket, and an
+event loop that wakes first accepts every pending connection at once (on a 4-worker server 32
+keep-alive clients landed 27 / 4 / 1 / 0), so a few workers did all the work while the rest
+idled. With one socket per worker the kernel spreads new connections over them.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing.process
+import multiprocessing
+import multiprocessing.connection
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +30,9 @@ from biotag.service.config import Settings
 from biotag.service.engine_process import shared_engine
 
 logger = logging.getLogger(__name__)
-EXIT_ENGINE_DIED = 1
+EXIT_FAILED = 1
+_STARTUP_FAILURE = 3  # uvicorn's exit status when a worker cannot start serving
+_SUPERVISE_INTERVAL_S = 0.5
 
 
 def serve_workers(
@@ -30,51 +41,99 @@ def serve_workers(
     """Run ``settings.workers`` uvicorn workers until a signal stops them; the exit status.
 
     ``overrides``: settings given on the command line, passed to the workers' environment
-    (each worker builds its app from it); ``server``: uvicorn options.
+    (each worker builds its app from it); ``server``: uvicorn options, host and port included.
     """
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s:     [supervisor] %(message)s"
+    )
+    _listening_socket(settings.host, settings.port, listen=False).close()  # fail early if taken
     os.environ.update({f"BIOTAG_{key.upper()}": str(value) for key, value in overrides.items()})
     cores = os.cpu_count() or 1
     # the tokenizers' Rust thread pool sizes itself to every core in each worker otherwise
     os.environ.setdefault("RAYON_NUM_THREADS", str(max(1, cores // settings.workers)))
-    with _multiprocess_metrics():
-        if not settings.shared_engine:
-            _run_uvicorn(settings, server)
-            return 0
-        with shared_engine() as engine:
-            os.environ["BIOTAG_ENGINE_SOCKET"] = str(engine.socket)
-            died = threading.Event()
-            stopped = threading.Event()
-            watchdog = threading.Thread(
-                target=_stop_server_if_engine_dies,
-                args=(engine.process, died, stopped),
-                name="biotag-engine-watchdog",
-                daemon=True,
-            )
-            watchdog.start()
-            try:
-                _run_uvicorn(settings, server)
-            finally:
-                stopped.set()
-            if died.is_set():
-                logger.error("the shared engine process died; the server stopped")
-                return EXIT_ENGINE_DIED
-    return 0
+    with _multiprocess_metrics(), contextlib.ExitStack() as stack:
+        engine = None
+        if settings.shared_engine:
+            shared = stack.enter_context(shared_engine())
+            os.environ["BIOTAG_ENGINE_SOCKET"] = str(shared.socket)
+            engine = shared.process
+        logger.info(
+            "serving on http://%s:%d with %d workers%s",
+            settings.host,
+            settings.port,
+            settings.workers,
+            " and a shared engine process" if engine else "",
+        )
+        return _supervise(settings, server, engine)
 
 
-def _run_uvicorn(settings: Settings, server: dict[str, Any]) -> None:
-    uvicorn.run("biotag.service.app:create_app", factory=True, workers=settings.workers, **server)
+def _supervise(settings: Settings, server: dict[str, Any], engine: BaseProcess | None) -> int:
+    """Start the workers, restart one that dies, stop all on a signal or when the engine dies."""
+    context = multiprocessing.get_context("spawn")
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+
+    def start_worker() -> BaseProcess:
+        process = context.Process(target=_run_worker, args=(server,), name="biotag-worker")
+        process.start()
+        return process
+
+    workers = [start_worker() for _ in range(settings.workers)]
+    status = 0
+    try:
+        while not stop.is_set():
+            sentinels = [w.sentinel for w in workers] + ([engine.sentinel] if engine else [])
+            multiprocessing.connection.wait(sentinels, timeout=_SUPERVISE_INTERVAL_S)
+            if engine is not None and not engine.is_alive():
+                logger.error("the shared engine process died; stopping the server")
+                status = EXIT_FAILED
+                break
+            for index, worker in enumerate(workers):
+                if worker.is_alive() or stop.is_set():
+                    continue
+                if worker.exitcode == _STARTUP_FAILURE:
+                    logger.error("a worker could not start serving; stopping the server")
+                    status = EXIT_FAILED
+                    stop.set()
+                    break
+                logger.error("worker %d exited (%s); starting another", worker.pid, worker.exitcode)
+                workers[index] = start_worker()
+    finally:
+        for worker in workers:
+            if worker.is_alive() and worker.pid is not None:
+                os.kill(worker.pid, signal.SIGTERM)  # uvicorn drains in-flight requests
+        for worker in workers:
+            worker.join(settings.shutdown_timeout_s + 5)
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return status
 
 
-def _stop_server_if_engine_dies(
-    process: multiprocessing.process.BaseProcess,
-    died: threading.Event,
-    stopped: threading.Event,
-) -> None:
-    """Without its engine no worker can tag: stop them all (a supervisor restarts the whole)."""
-    process.join()
-    if not stopped.is_set():
-        died.set()
-        os.kill(os.getpid(), signal.SIGTERM)
+def _run_worker(server: dict[str, Any]) -> None:
+    """Entry point of a spawned worker: its own socket on the shared port, one uvicorn server."""
+    sock = _listening_socket(server["host"], server["port"], listen=True)
+    config = uvicorn.Config("biotag.service.app:create_app", factory=True, **server)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _listening_socket(host: str, port: int, listen: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    if listen:
+        sock.listen(2048)
+    return sock
 
 
 @contextlib.contextmanager

@@ -129,6 +129,23 @@ async def test_withdrawn_requests_free_queue_room_at_once() -> None:
         await batcher.stop()
 
 
+async def test_batches_in_flight_run_at_the_same_time() -> None:
+    both_running = threading.Barrier(2, timeout=5)
+
+    def meet(sequences: list[np.ndarray]) -> list[np.ndarray]:
+        both_running.wait()  # returns only when a second batch runs beside this one
+        return sequences
+
+    limits = BatchLimits(max_batch_tokens=64, max_batch_size=1, max_wait_s=0.0, max_queue=8)
+    batcher = Batcher(meet, limits, Recorder(), batches_in_flight=2)
+    batcher.start()
+    try:
+        results = await asyncio.wait_for(asyncio.gather(*batcher.submit([np.arange(3)] * 2)), 10)
+        assert len(results) == 2
+    finally:
+        await batcher.stop()
+
+
 async def test_a_failing_batch_fails_only_its_items() -> None:
     def picky(sequences: list[np.ndarray]) -> list[np.ndarray]:
         if any(s[0] == 13 for s in sequences):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import re
 import signal
@@ -294,6 +295,56 @@ def test_several_workers_serve_one_port_and_sum_their_metrics(
     finally:
         stop_server(running)
     assert running.process.returncode == 0
+
+
+def _established_connections(pid: int, port: int) -> int:
+    """TCP connections to ``port`` that process ``pid`` holds open (from /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(int(target[8:-1]))
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].split(":")[1], 16)
+        if fields[3] == "01" and local_port == port and int(fields[9]) in inodes:
+            count += 1
+    return count
+
+
+def test_new_connections_spread_over_the_workers(tiny_bundles_dir: Path, tmp_path: Path) -> None:
+    metrics_dir = tmp_path / "metrics"
+    running = start_server(
+        tiny_bundles_dir,
+        tmp_path / "server.log",
+        BIOTAG_WORKERS="4",
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+    )
+    clients = [running.client() for _ in range(32)]
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(metrics_dir.glob("gauge_livemin_*.db"))) < 5:  # 4 workers + the engine
+            assert time.monotonic() < deadline, running.log.read_text()
+            time.sleep(0.2)
+        with concurrent.futures.ThreadPoolExecutor(32) as pool:  # 32 connections at once
+            statuses = list(pool.map(lambda c: c.get("/healthz").status_code, clients))
+        assert statuses == [200] * 32
+        port = int(running.url.rsplit(":", 1)[1])
+        pid = running.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        per_process = sorted(
+            (_established_connections(int(child), port) for child in children), reverse=True
+        )
+        assert sum(per_process) == 32
+        # one shared socket gave one worker nearly all of them (27 / 4 / 1 / 0, 18 / 7 / 6 / 1)
+        assert per_process[0] <= 16, per_process
+        assert sum(1 for n in per_process if n) >= 3, per_process
+    finally:
+        for client in clients:
+            client.close()
+        stop_server(running)
 
 
 def test_the_server_stops_with_an_error_when_its_shared_engine_dies(
