@@ -167,14 +167,16 @@ def measure(
     sampler: GpuSampler | None,
     timeout_s: float,
     rate: float | None = None,
+    duration_s: float | None = None,
 ) -> dict[str, Any]:
-    """Closed loop with ``clients`` clients, or open loop at ``rate`` abstracts/s if given."""
+    """Closed loop with ``clients`` clients (up to ``requests``, for at most ``duration_s``),
+    or open loop at ``rate`` abstracts/s if given."""
     before = scrape(url)
     server_cpu = _cpu_seconds(server_pid)
     own_cpu = _own_cpu_seconds()
     began = time.monotonic()
     if rate is None:
-        load_run = load.run_load(url, texts, clients, docs_per_request, requests)
+        load_run = load.run_load(url, texts, clients, docs_per_request, requests, duration_s)
     else:
         load_run = load.run_open_loop(url, texts, rate, docs_per_request, requests)
     run = asyncio.run(asyncio.wait_for(load_run, timeout_s))
@@ -189,7 +191,7 @@ def measure(
 
     padded = delta.get("biotag_batch_tokens_sum", 0.0)
     result: dict[str, Any] = run.summary() | {
-        "requests": requests,
+        "requests": run.requests,
         "documents": run.documents,
         "seconds": round(run.seconds, 2),
         "tokens_per_s": round(delta.get("biotag_tokens_total", 0.0) / run.seconds),
@@ -267,10 +269,19 @@ def benchmark(
                         url, proc.pid, texts, clients, per_request, max(clients, 8), sampler, 60
                     )
                     rate = max(float(pilot["abstracts_per_s"]), 1.0)
-                    wanted = math.ceil(seconds_per_point * rate / per_request)
+                    # the pilot runs cold and short: room for 4x its rate, stopped by the clock
+                    wanted = math.ceil(4 * seconds_per_point * rate / per_request)
                     requests = max(wanted, 2 * clients, 8)
                     point = measure(
-                        url, proc.pid, texts, clients, per_request, requests, sampler, timeout
+                        url,
+                        proc.pid,
+                        texts,
+                        clients,
+                        per_request,
+                        requests,
+                        sampler,
+                        timeout,
+                        duration_s=seconds_per_point,
                     )
                     point["pilot_abstracts_per_s"] = pilot["abstracts_per_s"]
                 except Exception as exc:  # one point failing keeps the others

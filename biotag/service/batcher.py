@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from typing import Protocol
 import numpy as np
 
 RunBatch = Callable[[list[np.ndarray]], list[np.ndarray]]
+_THREAD_BARRIER_TIMEOUT_S = 600.0  # a warm-up of every GPU shape may take minutes
 
 
 class QueueFullError(Exception):
@@ -116,6 +118,7 @@ class Batcher:
         self._executor = ThreadPoolExecutor(
             max_workers=batches_in_flight, thread_name_prefix="biotag-infer"
         )
+        self._threads = batches_in_flight
         self._free_slots = asyncio.Semaphore(batches_in_flight)
         self._running: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -123,6 +126,29 @@ class Batcher:
     @property
     def depth(self) -> int:
         return len(self._pending)
+
+    async def in_every_thread(self, function: Callable[[], object]) -> None:
+        """Run ``function`` once in each thread that runs batches (before ``start``), for
+        per-thread state such as what a GPU provider prepares per input shape."""
+        all_ran = threading.Barrier(self._threads, timeout=_THREAD_BARRIER_TIMEOUT_S)
+
+        def once_per_thread() -> None:
+            try:
+                function()
+            except BaseException:
+                all_ran.abort()
+                raise
+            all_ran.wait()  # holds this thread, so the next call lands in another
+
+        loop = asyncio.get_running_loop()
+        calls = [
+            loop.run_in_executor(self._executor, once_per_thread) for _ in range(self._threads)
+        ]
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:  # the function's own error, not the barrier it broke for the others
+            causes = [f for f in failures if not isinstance(f, threading.BrokenBarrierError)]
+            raise (causes or failures)[0]
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="biotag-batcher")

@@ -146,6 +146,20 @@ async def test_batches_in_flight_run_at_the_same_time() -> None:
         await batcher.stop()
 
 
+async def test_a_function_runs_once_in_every_batch_thread() -> None:
+    batcher = Batcher(_echo, LIMITS, Recorder(), batches_in_flight=3)
+    threads: list[int] = []
+    await batcher.in_every_thread(lambda: threads.append(threading.get_ident()))
+    assert len(set(threads)) == 3
+
+    def broken() -> None:
+        raise RuntimeError("CUDA out of memory")
+
+    with pytest.raises(RuntimeError, match="out of memory"):
+        await batcher.in_every_thread(broken)
+    await batcher.stop()
+
+
 async def test_a_failing_batch_fails_only_its_items() -> None:
     def picky(sequences: list[np.ndarray]) -> list[np.ndarray]:
         if any(s[0] == 13 for s in sequences):
