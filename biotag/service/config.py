@@ -27,10 +27,10 @@ class Settings(BaseSettings):
     workers: int = Field(
         default=1,
         ge=1,
-        description="Server processes sharing the port. Tokenising, decoding and JSON run in "
-        "Python, so on a GPU host one process cannot keep the GPU busy; several can. Metrics "
-        "are then summed over the processes (Prometheus multiprocess mode, "
-        "PROMETHEUS_MULTIPROC_DIR).",
+        description="Server processes sharing the port, each on its own SO_REUSEPORT socket (the "
+        "kernel spreads connections over them). Tokenising, decoding and JSON run in Python, so "
+        "on a GPU host one process cannot keep the GPU busy; several can. Metrics are then "
+        "summed over the processes (Prometheus multiprocess mode, PROMETHEUS_MULTIPROC_DIR).",
     )
     shared_engine: bool = Field(
         default=True,
