@@ -347,6 +347,26 @@ def test_new_connections_spread_over_the_workers(tiny_bundles_dir: Path, tmp_pat
         stop_server(running)
 
 
+def test_a_dead_worker_is_replaced(tiny_bundles_dir: Path, tmp_path: Path) -> None:
+    running = start_server(tiny_bundles_dir, tmp_path / "server.log", BIOTAG_WORKERS="2")
+    started = re.compile(r"Started server process \[(\d+)\]")
+    try:
+        deadline = time.monotonic() + 60
+        while len(started.findall(running.log.read_text())) < 2:
+            assert time.monotonic() < deadline, running.log.read_text()
+            time.sleep(0.2)
+        os.kill(int(started.findall(running.log.read_text())[0]), signal.SIGKILL)
+        while len(started.findall(running.log.read_text())) < 3:  # its replacement
+            assert time.monotonic() < deadline, running.log.read_text()
+            time.sleep(0.2)
+        for _ in range(10):  # new connections, on whichever worker
+            with running.client() as client:
+                assert client.post("/tag", json={"text": ABSTRACT}).status_code == 200
+    finally:
+        stop_server(running)
+    assert running.process.returncode == 0
+
+
 def test_the_server_stops_with_an_error_when_its_shared_engine_dies(
     tiny_bundles_dir: Path, tmp_path: Path
 ) -> None:
