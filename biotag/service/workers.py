@@ -46,7 +46,11 @@ def serve_workers(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s:     [supervisor] %(message)s"
     )
-    _listening_socket(settings.host, settings.port, listen=False).close()  # fail early if taken
+    try:  # without SO_REUSEPORT: a server already on the port (even another biotag) refuses it
+        _listening_socket(settings.host, settings.port, reuse_port=False).close()
+    except OSError as exc:
+        logger.error("cannot listen on %s:%d: %s", settings.host, settings.port, exc)
+        return EXIT_FAILED
     os.environ.update({f"BIOTAG_{key.upper()}": str(value) for key, value in overrides.items()})
     cores = os.cpu_count() or 1
     # the tokenizers' Rust thread pool sizes itself to every core in each worker otherwise
@@ -116,23 +120,24 @@ def _supervise(settings: Settings, server: dict[str, Any], engine: BaseProcess |
 
 def _run_worker(server: dict[str, Any]) -> None:
     """Entry point of a spawned worker: its own socket on the shared port, one uvicorn server."""
-    sock = _listening_socket(server["host"], server["port"], listen=True)
+    sock = _listening_socket(server["host"], server["port"], reuse_port=True)
+    sock.listen(2048)
     config = uvicorn.Config("biotag.service.app:create_app", factory=True, **server)
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def _listening_socket(host: str, port: int, listen: bool) -> socket.socket:
+def _listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+    """A socket bound to the address (not listening yet)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError:
         sock.close()
         raise
-    if listen:
-        sock.listen(2048)
     return sock
 
 

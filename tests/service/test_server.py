@@ -7,6 +7,8 @@ import contextlib
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -344,6 +346,22 @@ def test_new_connections_spread_over_the_workers(tiny_bundles_dir: Path, tmp_pat
     finally:
         for client in clients:
             client.close()
+        stop_server(running)
+
+
+def test_a_second_server_on_a_taken_port_is_refused(tiny_bundles_dir: Path, tmp_path: Path) -> None:
+    running = start_server(tiny_bundles_dir, tmp_path / "server.log", BIOTAG_WORKERS="2")
+    try:
+        port = running.url.rsplit(":", 1)[1]
+        command = [sys.executable, "-m", "biotag.cli", "serve", "--workers", "2", "--port", port]
+        env = {**os.environ, "BIOTAG_MODELS_DIR": str(tiny_bundles_dir)}
+        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1
+        assert "Address already in use" in second.stderr
+        for _ in range(10):  # new connections all reach the first server
+            with running.client() as client:
+                assert client.get("/models").json()["models"]
+    finally:
         stop_server(running)
 
 
