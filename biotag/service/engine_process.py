@@ -74,46 +74,48 @@ def shared_engine() -> Iterator[SharedEngine]:
     folder = Path(tempfile.mkdtemp(prefix="biotag-engine-"))
     socket = folder / "engine.sock"
     context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
+    # the engine's lifeline: it answers with its hello when ready and stops when this end
+    # closes, which also happens if this process dies
+    parent_end, engine_end = context.Pipe()
     process = context.Process(
-        target=run_engine_process, args=(str(socket), sender), name="biotag-engine"
+        target=run_engine_process, args=(str(socket), engine_end), name="biotag-engine"
     )
     try:
         process.start()
-        sender.close()
-        multiprocessing.connection.wait([receiver, process.sentinel])
-        if not receiver.poll():
+        engine_end.close()
+        multiprocessing.connection.wait([parent_end, process.sentinel])
+        if not parent_end.poll():
             process.join()
             raise EngineStartError(f"the engine process exited ({process.exitcode}) unready")
-        hello: dict[str, Any] = receiver.recv()
+        hello: dict[str, Any] = parent_end.recv()
         yield SharedEngine(socket, process, hello)
     finally:
-        receiver.close()
+        parent_end.close()
+        process.join(_STOP_TIMEOUT_S)
         if process.is_alive():
-            process.terminate()  # SIGTERM: it stops serving and exits
-            process.join(_STOP_TIMEOUT_S)
-            if process.is_alive():
-                process.kill()
-                process.join()
+            process.kill()
+            process.join()
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def run_engine_process(socket: str, ready: Connection) -> None:
+def run_engine_process(socket: str, lifeline: Connection) -> None:
     """Entry point of the spawned process."""
-    # Ctrl-C reaches the whole process group; the parent stops this process (SIGTERM) only
-    # once the workers have drained their requests, which still need it
+    # Signals for the server (Ctrl-C reaches the whole process group, systemd signals every
+    # process of the unit) must not stop the engine while the workers drain their requests,
+    # which still need it: the parent closes the lifeline once they are done
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     settings = Settings(engine_socket=None)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s:     [engine] %(message)s"
     )
-    asyncio.run(_serve(settings, Path(socket), ready))
+    asyncio.run(_serve(settings, Path(socket), lifeline))
 
 
-async def _serve(settings: Settings, socket: Path, ready: Connection) -> None:
+async def _serve(settings: Settings, socket: Path, lifeline: Connection) -> None:
     metrics = Metrics()
     stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    connections: dict[asyncio.StreamWriter, asyncio.Task[Any]] = {}
     try:
         async with running(settings, metrics) as runtime:
             hello = {
@@ -122,14 +124,19 @@ async def _serve(settings: Settings, socket: Path, ready: Connection) -> None:
                 "errors": runtime.registry.errors,
             }
             server = await asyncio.start_unix_server(
-                partial(_serve_worker, runtime.batchers, encode_hello(hello)), path=str(socket)
+                partial(_serve_worker, runtime.batchers, encode_hello(hello), connections),
+                path=str(socket),
             )
             metrics.ready.set(1 if runtime.ready else 0)
             logger.info("engine process %d serves the workers on %s", os.getpid(), socket)
-            ready.send(hello)
-            ready.close()
+            lifeline.send(hello)
+            asyncio.get_running_loop().add_reader(lifeline.fileno(), stop.set)  # closed: stop
             async with server:
                 await stop.wait()
+                handlers = list(connections.values())
+                for writer in list(connections):  # their handlers see the end and return
+                    writer.close()
+                await asyncio.gather(*handlers, return_exceptions=True)
             metrics.ready.set(0)
     finally:
         metrics.process_exited()
@@ -138,10 +145,14 @@ async def _serve(settings: Settings, socket: Path, ready: Connection) -> None:
 async def _serve_worker(
     runners: Mapping[str, WindowRunner],
     hello: bytes,
+    connections: dict[asyncio.StreamWriter, asyncio.Task[Any]],
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
 ) -> None:
     """One worker's connection: answer each RUN when its windows ran, in any order."""
+    handler = asyncio.current_task()
+    if handler is not None:
+        connections[writer] = handler
     writer.write(frame(hello))
     in_flight: dict[int, asyncio.Task[None]] = {}
     try:
@@ -163,6 +174,7 @@ async def _serve_worker(
     finally:
         for task in list(in_flight.values()):
             task.cancel()
+        connections.pop(writer, None)
         writer.close()
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import uvicorn
 
 from biotag.service.config import Settings
-from biotag.service.engine_process import shared_engine
+from biotag.service.engine_process import EngineStartError, shared_engine
 
 logger = logging.getLogger(__name__)
 EXIT_FAILED = 1
@@ -58,7 +58,11 @@ def serve_workers(
     with _multiprocess_metrics(), contextlib.ExitStack() as stack:
         engine = None
         if settings.shared_engine:
-            shared = stack.enter_context(shared_engine())
+            try:
+                shared = stack.enter_context(shared_engine())
+            except EngineStartError as exc:
+                logger.error("%s", exc)
+                return EXIT_FAILED
             os.environ["BIOTAG_ENGINE_SOCKET"] = str(shared.socket)
             engine = shared.process
         logger.info(

@@ -365,6 +365,27 @@ def test_a_second_server_on_a_taken_port_is_refused(tiny_bundles_dir: Path, tmp_
         stop_server(running)
 
 
+def test_sigterm_to_every_server_process_still_answers_requests_in_flight(
+    tiny_bundles_dir: Path, tmp_path: Path
+) -> None:
+    """systemd (and Ctrl-C) signal all processes at once; the engine must outlive the drain."""
+    running = start_server(
+        tiny_bundles_dir, tmp_path / "server.log", BIOTAG_WORKERS="2", BIOTAG_MAX_WAIT_MS="1500"
+    )
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(_tag, running, [{"id": "late", "text": ABSTRACT}])
+            time.sleep(0.5)  # the windows now wait in the engine's batcher
+            pid = running.process.pid
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            for process in [pid, *map(int, children)]:
+                os.kill(process, signal.SIGTERM)
+            assert answer.result(timeout=30)["documents"][0]["id"] == "late"
+        assert running.process.wait(timeout=30) == 0
+    finally:
+        stop_server(running)
+
+
 def test_a_dead_worker_is_replaced(tiny_bundles_dir: Path, tmp_path: Path) -> None:
     running = start_server(tiny_bundles_dir, tmp_path / "server.log", BIOTAG_WORKERS="2")
     started = re.compile(r"Started server process \[(\d+)\]")
