@@ -80,6 +80,7 @@ def shared_engine() -> Iterator[SharedEngine]:
     process = context.Process(
         target=run_engine_process, args=(str(socket), engine_end), name="biotag-engine"
     )
+    serving = False
     try:
         process.start()
         engine_end.close()
@@ -88,10 +89,12 @@ def shared_engine() -> Iterator[SharedEngine]:
             process.join()
             raise EngineStartError(f"the engine process exited ({process.exitcode}) unready")
         hello: dict[str, Any] = parent_end.recv()
+        serving = True
         yield SharedEngine(socket, process, hello)
     finally:
         parent_end.close()
-        process.join(_STOP_TIMEOUT_S)
+        if serving:  # it notices the closed lifeline and stops; while loading it would not
+            process.join(_STOP_TIMEOUT_S)
         if process.is_alive():
             process.kill()
             process.join()
