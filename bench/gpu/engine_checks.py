@@ -6,23 +6,25 @@ import gc
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bench.gpu.gpu_monitor import GpuSampler
+from biotag.service.config import Settings
 
-MAX_BATCH_TOKENS = 16384  # the service's defaults (BIOTAG_MAX_BATCH_TOKENS / _SIZE)
-MAX_BATCH_SIZE = 64
+# the service's batch budget (BIOTAG_MAX_BATCH_TOKENS / _SIZE defaults)
+MAX_BATCH_TOKENS: int = Settings.model_fields["max_batch_tokens"].default
+MAX_BATCH_SIZE: int = Settings.model_fields["max_batch_size"].default
 AGREEMENT_TARGET = 0.995
 
 
 @dataclass(frozen=True)
 class Tuning:
     """CUDA provider options and shape buckets, as BIOTAG_CUDA_PROVIDER_OPTIONS and
-    BIOTAG_CUDA_WIDTH_MULTIPLE set them (0: exact shapes). Without one, the service's defaults."""
+    BIOTAG_CUDA_WIDTH_MULTIPLE set them (0: exact shapes)."""
 
     provider_options: dict[str, str] = field(default_factory=dict)
     width_multiple: int = 0
@@ -36,36 +38,23 @@ def load_engine(
     threads: int,
     tuning: Tuning | None = None,
 ) -> Any:
-    from biotag.bundle import read_manifest
-    from biotag.service.config import Settings
-    from biotag.service.engine import Engine, EngineOptions
-    from biotag.service.shapes import ShapeBuckets
+    """The Engine `biotag serve` opens for this bundle (with ``tuning``'s CUDA settings instead
+    of the defaults), running the given precision."""
+    from biotag.service.registry import load_bundle, open_engine
 
-    if tuning is None:  # as `biotag serve` runs it
-        default_width = Settings.model_fields["cuda_width_multiple"].default
-        tuning = Tuning(width_multiple=default_width if device == "cuda" else 0)
-
-    manifest = read_manifest(bundle)
-    if precision not in manifest.graphs:
-        raise RuntimeError(f"the bundle has no {precision} graph (has {sorted(manifest.graphs)})")
-    graph = manifest.graphs[precision]  # type: ignore[index]
-    options = EngineOptions(
-        provider=device,  # type: ignore[arg-type]
-        intra_op_threads=threads,
-        cuda_device_id=device_id,
-        cuda_provider_options=tuning.provider_options,
-        shape_buckets=ShapeBuckets(
-            tuning.width_multiple, manifest.max_length, MAX_BATCH_SIZE, MAX_BATCH_TOKENS
+    overrides = {}
+    if tuning is not None:
+        overrides = {
+            "cuda_provider_options": tuning.provider_options,
+            "cuda_width_multiple": tuning.width_multiple,
+        }
+    settings = Settings(intra_op_threads=threads, cuda_device_id=device_id, **overrides)
+    loaded = load_bundle(bundle, settings, device)  # type: ignore[arg-type]
+    if precision not in loaded.manifest.graphs:
+        raise RuntimeError(
+            f"the bundle has no {precision} graph (has {sorted(loaded.manifest.graphs)})"
         )
-        if tuning.width_multiple
-        else None,
-    )
-    return Engine(
-        bundle / graph.file,
-        options,
-        pad_id=manifest.pad_token_id,
-        batch_invariant=graph.batch_invariant,
-    )
+    return open_engine(replace(loaded, precision=precision), settings)  # type: ignore[arg-type]
 
 
 def _windows(bundle: Path, texts: list[str]) -> tuple[list[np.ndarray], int, int]:

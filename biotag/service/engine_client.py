@@ -17,17 +17,17 @@ from typing import Any
 
 import numpy as np
 
-from biotag.service.batcher import BatcherStoppedError, QueueFullError, TooManySequencesError
+from biotag.service.batcher import BatcherStoppedError
 from biotag.service.engine_protocol import (
     ProtocolError,
     Result,
     RunRequest,
-    Status,
     decode_hello,
     decode_result,
     encode_cancel,
     encode_run,
     frame,
+    logits_or_raise,
     read_frame,
 )
 
@@ -40,10 +40,6 @@ class EngineLostError(BatcherStoppedError):
 
 class EngineUnavailableError(ConnectionError):
     """No shared engine answered on the socket in time."""
-
-
-class RemoteEngineError(RuntimeError):
-    """The engine process could not run a request (its message says why)."""
 
 
 class EngineClient:
@@ -97,7 +93,7 @@ class EngineClient:
             raise
         finally:
             del self._pending[request_id]
-        return _logits_or_raise(result)
+        return logits_or_raise(result)
 
     async def close(self) -> None:
         self._reading.cancel()
@@ -131,15 +127,3 @@ class RemoteRunner:
 
     async def run(self, sequences: list[np.ndarray]) -> list[np.ndarray]:
         return await self._client.run(self._bundle, sequences)
-
-
-def _logits_or_raise(result: Result) -> list[np.ndarray]:
-    if result.status is Status.OK:
-        return result.logits
-    if result.status is Status.QUEUE_FULL:
-        raise QueueFullError
-    if result.status is Status.TOO_MANY_SEQUENCES:
-        raise TooManySequencesError
-    if result.status is Status.STOPPED:
-        raise EngineLostError
-    raise RemoteEngineError(result.message)

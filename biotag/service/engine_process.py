@@ -26,12 +26,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from biotag.service.batcher import (
-    BatcherStoppedError,
-    QueueFullError,
-    TooManySequencesError,
-    WindowRunner,
-)
+from biotag.service.batcher import WindowRunner
 from biotag.service.config import Settings
 from biotag.service.engine_protocol import (
     Kind,
@@ -43,6 +38,7 @@ from biotag.service.engine_protocol import (
     decode_run,
     encode_hello,
     encode_result,
+    failure,
     frame,
     kind_of,
     read_frame,
@@ -188,22 +184,14 @@ def _forget(in_flight: dict[int, asyncio.Task[None]], request_id: int, _: object
 async def _answer(
     runners: Mapping[str, WindowRunner], request: RunRequest, writer: asyncio.StreamWriter
 ) -> None:
+    runner = runners.get(request.bundle)
     try:
-        runner = runners[request.bundle]
-    except KeyError:
-        result = Result(request.request_id, Status.FAILED, [], f"no bundle {request.bundle!r}")
-    else:
-        try:
-            logits = await runner.run(request.sequences)
-            result = Result(request.request_id, Status.OK, logits)
-        except QueueFullError:
-            result = Result(request.request_id, Status.QUEUE_FULL, [])
-        except TooManySequencesError:
-            result = Result(request.request_id, Status.TOO_MANY_SEQUENCES, [])
-        except BatcherStoppedError:
-            result = Result(request.request_id, Status.STOPPED, [])
-        except Exception as exc:  # a failing batch is reported to its requests only
+        if runner is None:
+            raise LookupError(f"no bundle {request.bundle!r}")
+        result = Result(request.request_id, Status.OK, await runner.run(request.sequences))
+    except Exception as exc:  # refusals travel back; a failing batch fails its requests only
+        result = failure(request.request_id, exc)
+        if result.status is Status.FAILED:
             logger.exception("bundle %s: batch failed", request.bundle)
-            result = Result(request.request_id, Status.FAILED, [], f"{type(exc).__name__}: {exc}")
     if not writer.is_closing():
         writer.write(frame(encode_result(result)))

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from biotag.service.batcher import BatcherStoppedError, QueueFullError, TooManySequencesError
+
 _LENGTH = struct.Struct("<I")
 _KIND = struct.Struct("<B")
 _RUN = struct.Struct("<BQHI")  # kind, request id, name length, sequence count
@@ -52,6 +54,18 @@ class ProtocolError(ValueError):
     """A frame that does not follow this module's layout."""
 
 
+class RemoteEngineError(RuntimeError):
+    """The engine process could not run a request (its message says why)."""
+
+
+# the batcher's refusals travel as a status and are raised again on the worker's side
+_REFUSALS: tuple[tuple[type[Exception], Status], ...] = (
+    (QueueFullError, Status.QUEUE_FULL),
+    (TooManySequencesError, Status.TOO_MANY_SEQUENCES),
+    (BatcherStoppedError, Status.STOPPED),
+)
+
+
 @dataclass(frozen=True)
 class RunRequest:
     request_id: int
@@ -70,6 +84,21 @@ class Result:
     status: Status
     logits: list[np.ndarray]  # per sequence (tokens, labels); empty unless OK
     message: str = ""
+
+
+def failure(request_id: int, error: Exception) -> Result:
+    """The answer to a request whose windows could not run."""
+    status = next((s for kind, s in _REFUSALS if isinstance(error, kind)), Status.FAILED)
+    message = f"{type(error).__name__}: {error}" if status is Status.FAILED else ""
+    return Result(request_id, status, [], message)
+
+
+def logits_or_raise(result: Result) -> list[np.ndarray]:
+    """The logits of an answered request, or the error it stands for."""
+    if result.status is Status.OK:
+        return result.logits
+    refusal = next((kind for kind, s in _REFUSALS if s is result.status), None)
+    raise refusal() if refusal is not None else RemoteEngineError(result.message)
 
 
 def frame(body: bytes) -> bytes:

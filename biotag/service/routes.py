@@ -27,18 +27,24 @@ def _json(payload: object, status_code: int = 200) -> Response:
     return Response(orjson.dumps(payload), status_code=status_code, media_type="application/json")
 
 
+def _refusal(state: ServiceState, code: ErrorCode, message: str, retry: bool = False) -> ApiError:
+    """The error to raise for a refused request, counted by its code."""
+    state.metrics.rejections.labels(code.value).inc()
+    return ApiError(code, message, retry_after_s=state.settings.retry_after_s if retry else None)
+
+
 def _check_limits(state: ServiceState, documents: list[Document]) -> None:
     settings = state.settings
     if len(documents) > settings.max_documents:
-        state.metrics.rejections.labels("too_many_documents").inc()
-        raise ApiError(
+        raise _refusal(
+            state,
             ErrorCode.TOO_MANY_DOCUMENTS,
             f"{len(documents)} documents; at most {settings.max_documents} per request",
         )
     for index, document in enumerate(documents):
         if len(document.text) > settings.max_document_chars:
-            state.metrics.rejections.labels("document_too_large").inc()
-            raise ApiError(
+            raise _refusal(
+                state,
                 ErrorCode.DOCUMENT_TOO_LARGE,
                 f"document {index} has {len(document.text)} characters; "
                 f"at most {settings.max_document_chars}",
@@ -70,28 +76,21 @@ async def _tag_unless_disconnected(
     try:
         return work.result()
     except UnknownModelError as exc:
-        state.metrics.rejections.labels("unknown_model").inc()
-        raise ApiError(ErrorCode.UNKNOWN_MODEL, str(exc)) from exc
+        raise _refusal(state, ErrorCode.UNKNOWN_MODEL, str(exc)) from exc
     except TooManySequencesError as exc:
-        state.metrics.rejections.labels("request_too_large").inc()
-        raise ApiError(
+        raise _refusal(
+            state,
             ErrorCode.REQUEST_TOO_LARGE,
             f"the documents need more windows than one queue holds "
             f"({state.settings.max_queue_windows}); send fewer or shorter documents",
         ) from exc
     except BatcherStoppedError as exc:
-        state.metrics.rejections.labels("not_ready").inc()
-        raise ApiError(
-            ErrorCode.NOT_READY,
-            "the inference engine stopped",
-            retry_after_s=state.settings.retry_after_s,
+        raise _refusal(
+            state, ErrorCode.NOT_READY, "the inference engine stopped", retry=True
         ) from exc
     except QueueFullError as exc:
-        state.metrics.rejections.labels("queue_full").inc()
-        raise ApiError(
-            ErrorCode.QUEUE_FULL,
-            "the service is at capacity; retry shortly",
-            retry_after_s=state.settings.retry_after_s,
+        raise _refusal(
+            state, ErrorCode.QUEUE_FULL, "the service is at capacity; retry shortly", retry=True
         ) from exc
 
 
@@ -101,10 +100,7 @@ async def tag(body: TagRequest, request: Request, state: StateDep) -> Response:
     documents = body.resolved_documents()
     _check_limits(state, documents)
     if state.runtime is None or not state.registry.models:
-        state.metrics.rejections.labels("not_ready").inc()
-        raise ApiError(
-            ErrorCode.NOT_READY, "no model is loaded", retry_after_s=state.settings.retry_after_s
-        )
+        raise _refusal(state, ErrorCode.NOT_READY, "no model is loaded", retry=True)
     texts = [document.text for document in documents]
     tagged = await _tag_unless_disconnected(
         state.runtime.tagger, state, request, texts, body.models

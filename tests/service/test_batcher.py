@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
@@ -60,38 +62,37 @@ async def test_results_return_to_their_callers() -> None:
         await batcher.stop()
 
 
-async def test_full_queue_refuses_the_whole_submission() -> None:
+@contextlib.asynccontextmanager
+async def _gated_batcher() -> AsyncIterator[tuple[Batcher, threading.Event, list[int]]]:
+    """A started batcher whose batches wait for the gate; the list records what ran."""
     gate = threading.Event()
+    ran: list[int] = []
 
-    def blocked(sequences: list[np.ndarray]) -> list[np.ndarray]:
+    def gated(sequences: list[np.ndarray]) -> list[np.ndarray]:
         gate.wait(5)
+        ran.extend(int(s[0]) for s in sequences)
         return sequences
 
-    batcher = Batcher(blocked, LIMITS, Recorder())
+    batcher = Batcher(gated, LIMITS, Recorder())
     batcher.start()
     try:
-        first = batcher.submit([np.arange(4)] * 6)
-        with pytest.raises(QueueFullError):
-            batcher.submit([np.arange(4)] * 3)
-        gate.set()
-        await asyncio.gather(*first)
+        yield batcher, gate, ran
     finally:
         gate.set()
         await batcher.stop()
 
 
+async def test_full_queue_refuses_the_whole_submission() -> None:
+    async with _gated_batcher() as (batcher, gate, _):
+        first = batcher.submit([np.arange(4)] * 6)
+        with pytest.raises(QueueFullError):
+            batcher.submit([np.arange(4)] * 3)
+        gate.set()
+        await asyncio.gather(*first)
+
+
 async def test_cancelled_items_are_dropped_before_they_run() -> None:
-    ran: list[int] = []
-    gate = threading.Event()
-
-    def recording(sequences: list[np.ndarray]) -> list[np.ndarray]:
-        gate.wait(5)
-        ran.extend(int(s[0]) for s in sequences)
-        return sequences
-
-    batcher = Batcher(recording, LIMITS, Recorder())
-    batcher.start()
-    try:
+    async with _gated_batcher() as (batcher, gate, ran):
         first = batcher.submit([np.array([1, 1])])
         await asyncio.sleep(0.05)  # the first batch is now running and blocked
         doomed = batcher.submit([np.array([2, 2])])
@@ -101,21 +102,10 @@ async def test_cancelled_items_are_dropped_before_they_run() -> None:
         await asyncio.gather(*first, *kept)
         assert 2 not in ran
         assert ran == [1, 3]
-    finally:
-        gate.set()
-        await batcher.stop()
 
 
 async def test_withdrawn_requests_free_queue_room_at_once() -> None:
-    gate = threading.Event()
-
-    def blocked(sequences: list[np.ndarray]) -> list[np.ndarray]:
-        gate.wait(5)
-        return sequences
-
-    batcher = Batcher(blocked, LIMITS, Recorder())
-    batcher.start()
-    try:
+    async with _gated_batcher() as (batcher, gate, _):
         running = batcher.submit([np.arange(4)])
         await asyncio.sleep(0.05)  # running and blocked: the loop does not look at the queue
         withdrawn = asyncio.ensure_future(batcher.run([np.arange(4)] * 8))
@@ -124,9 +114,6 @@ async def test_withdrawn_requests_free_queue_room_at_once() -> None:
         admitted = batcher.submit([np.arange(4)] * 8)
         gate.set()
         assert len(await asyncio.gather(*running, *admitted)) == 9
-    finally:
-        gate.set()
-        await batcher.stop()
 
 
 async def test_batches_in_flight_run_at_the_same_time() -> None:

@@ -9,9 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from biotag.service.batcher import BatcherStoppedError, QueueFullError, TooManySequencesError
 from biotag.service.engine_protocol import (
     Kind,
     ProtocolError,
+    RemoteEngineError,
     Result,
     RunRequest,
     Status,
@@ -23,8 +25,10 @@ from biotag.service.engine_protocol import (
     encode_hello,
     encode_result,
     encode_run,
+    failure,
     frame,
     kind_of,
+    logits_or_raise,
     read_frame,
 )
 
@@ -77,6 +81,21 @@ def test_errors_carry_their_status_and_message() -> None:
     assert decode_result(encode_result(Result(4, Status.QUEUE_FULL, []))).status is (
         Status.QUEUE_FULL
     )
+
+
+@pytest.mark.parametrize(
+    "error", [QueueFullError(), TooManySequencesError(), BatcherStoppedError()], ids=type
+)
+def test_a_refusal_in_the_engine_is_raised_again_in_the_worker(error: Exception) -> None:
+    answer = decode_result(encode_result(failure(9, error)))
+    with pytest.raises(type(error)):
+        logits_or_raise(answer)
+
+
+def test_any_other_failure_reaches_the_worker_with_its_message() -> None:
+    answer = decode_result(encode_result(failure(9, RuntimeError("CUDA error: out of memory"))))
+    with pytest.raises(RemoteEngineError, match="RuntimeError: CUDA error: out of memory"):
+        logits_or_raise(answer)
 
 
 def test_hello_and_cancel_round_trip() -> None:
