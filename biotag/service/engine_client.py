@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -56,17 +55,14 @@ class EngineClient:
 
     @classmethod
     async def connect(cls, socket: Path, timeout_s: float) -> EngineClient:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                reader, writer = await asyncio.open_unix_connection(str(socket))
-                break
-            except (FileNotFoundError, ConnectionRefusedError) as exc:
-                if time.monotonic() > deadline:
-                    raise EngineUnavailableError(f"no engine answers on {socket}") from exc
-                await asyncio.sleep(0.1)
+        """Once: the supervisor starts workers only after the engine listens, so a refused
+        connection means the engine is gone (retrying would only delay the server's exit)."""
         try:
-            body = await asyncio.wait_for(read_frame(reader), max(1.0, deadline - time.monotonic()))
+            reader, writer = await asyncio.open_unix_connection(str(socket))
+        except OSError as exc:
+            raise EngineUnavailableError(f"no engine answers on {socket}: {exc}") from exc
+        try:
+            body = await asyncio.wait_for(read_frame(reader), timeout_s)
         except TimeoutError as exc:
             writer.close()
             raise EngineUnavailableError(f"the engine on {socket} sent no hello") from exc

@@ -25,7 +25,7 @@ from biotag.service.registry import LoadedBundle, Registry, load_registry
 from biotag.service.tagging import Tagger
 
 logger = logging.getLogger(__name__)
-_CONNECT_TIMEOUT_S = 60.0
+_HELLO_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -91,7 +91,7 @@ async def start_runtime(settings: Settings, metrics: Metrics) -> Runtime:
 
 
 async def _connect_runtime(settings: Settings, socket: Path) -> Runtime:
-    client = await EngineClient.connect(socket, _CONNECT_TIMEOUT_S)
+    client = await EngineClient.connect(socket, _HELLO_TIMEOUT_S)
     provider = client.hello["provider"]
     if provider is None:  # the engine serves nothing; its errors say why
         registry = Registry()

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, multiprocess
 
 from biotag.service.batcher import QueueFullError, TooManySequencesError
 from biotag.service.config import Settings
-from biotag.service.engine_client import EngineClient, EngineLostError
+from biotag.service.engine_client import EngineClient, EngineLostError, EngineUnavailableError
 from biotag.service.engine_process import SharedEngine, shared_engine
 from biotag.service.registry import load_registry
 
@@ -132,3 +132,11 @@ def test_requests_fail_fast_when_the_engine_dies(engine: SharedEngine) -> None:
         return client
 
     assert not asyncio.run(scenario()).connected
+
+
+def test_a_worker_starting_after_the_engine_died_fails_at_once(engine: SharedEngine) -> None:
+    engine.process.kill()
+    engine.process.join()
+    # no waiting for an engine that will not come back: the server can stop (and restart)
+    with pytest.raises(EngineUnavailableError):
+        asyncio.run(asyncio.wait_for(EngineClient.connect(engine.socket, 600), 10))
