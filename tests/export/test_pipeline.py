@@ -17,7 +17,18 @@ from biotag.bundle import read_manifest
 from biotag.export.pipeline import export_bundle
 
 pytestmark = pytest.mark.slow
-NEW_TEXTS = ["Two siblings had Huntington disease and one had leukemia.", "Ménière disease, again."]
+# sentences and words the tiny models never trained on: ~240 tokens, so an agreement rate is a
+# rate (on two sentences one int8 flip among 34 tokens already cost 3%)
+NEW_TEXTS = [
+    "Two siblings had Huntington disease and one had leukemia.",
+    "Ménière disease, again.",
+    "Recurrent hepatitis B was seen in three of twelve transplant recipients.",
+    "Neither tamoxifen nor BRCA2 status predicted survival in ovarian cancer (n = 41).",
+    "Sjögren syndrome, Crohn disease and type 1 diabetes mellitus often co-occur.",
+    "We report a novel CFTR variant in a boy with cystic fibrosis and pancreatitis.",
+    "Parkinson disease progression was slower among coffee drinkers; Alzheimer disease was not.",
+    "Duchenne muscular dystrophy carriers had normal creatine kinase levels.",
+]
 
 
 @pytest.mark.parametrize("bundle", ["tiny-disease", "tiny-bert"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import random
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,10 @@ TEMPLATES = (
     "The {f} group showed no signs of {d} .",
 )
 LABELS = ["O", "B-Disease", "I-Disease"]
+# trained once on corpus_text() by tokenizers' BertWordPieceTokenizer (vocab_size 400): its
+# trainer breaks ties in hash order, so a vocabulary trained per run differed from run to run
+# and with it the tiny BERT's weights and predictions
+WORDPIECE_VOCAB = Path(__file__).with_name("tiny_bert_vocab.txt")
 _WORD = re.compile(r"\w+|[^\w\s]")
 
 
@@ -215,13 +220,10 @@ def build_tiny_albert(directory: Path) -> Path:
 
 def build_tiny_bert(directory: Path) -> Path:
     """BERT + cased WordPiece -> checkpoint folder."""
-    from tokenizers import BertWordPieceTokenizer
     from transformers import BertConfig, BertForTokenClassification, BertTokenizer
 
     directory.mkdir(parents=True, exist_ok=True)
-    trainer = BertWordPieceTokenizer(lowercase=False, strip_accents=False)
-    trainer.train_from_iterator(corpus_text(), vocab_size=400, min_frequency=1)
-    trainer.save_model(str(directory))
+    shutil.copy(WORDPIECE_VOCAB, directory / "vocab.txt")
     tokenizer = BertTokenizer.from_pretrained(str(directory), do_lower_case=False)
     tokenizer.model_max_length = 512
     config = BertConfig(
