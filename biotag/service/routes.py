@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
 from biotag.service.batcher import BatcherStoppedError, QueueFullError, TooManySequencesError
 from biotag.service.errors import ApiError, ErrorCode
+from biotag.service.formats import (
+    MEDIA_TYPES,
+    OutputFormat,
+    TaggedDocument,
+    pubtator_id_problem,
+    render,
+)
 from biotag.service.schemas import Document, ErrorResponse, TagRequest, TagResponse
 from biotag.service.state import ServiceState, StateDep
 from biotag.service.tagging import Tagged, Tagger, UnknownModelError
@@ -20,6 +28,15 @@ from biotag.service.tagging import Tagged, Tagger, UnknownModelError
 router = APIRouter()
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse} for status in (404, 413, 422, 503)
+}
+_TAG_RESPONSES: dict[int | str, dict[str, Any]] = _ERRORS | {
+    200: {
+        "description": "The tagged documents, in the format asked for.",
+        "content": {
+            "text/plain": {"schema": {"type": "string"}},
+            "application/xml": {"schema": {"type": "string"}},
+        },
+    }
 }
 
 
@@ -94,11 +111,45 @@ async def _tag_unless_disconnected(
         ) from exc
 
 
-@router.post("/tag", response_model=TagResponse, responses=_ERRORS)
-async def tag(body: TagRequest, request: Request, state: StateDep) -> Response:
+def _check_pubtator_ids(state: ServiceState, ids: list[str]) -> None:
+    problems = [
+        {"loc": ["body", "documents", str(index), "id"], "msg": problem}
+        for index, document_id in enumerate(ids)
+        if (problem := pubtator_id_problem(document_id)) is not None
+    ]
+    if problems:
+        state.metrics.rejections.labels(ErrorCode.VALIDATION_ERROR.value).inc()
+        raise ApiError(
+            ErrorCode.VALIDATION_ERROR,
+            f"{len(problems)} document id(s) cannot be written as PubTator",
+            details=problems,
+        )
+
+
+@router.post("/tag", response_model=TagResponse, responses=_TAG_RESPONSES)
+async def tag(
+    body: TagRequest,
+    request: Request,
+    state: StateDep,
+    output: Annotated[
+        OutputFormat,
+        Query(
+            alias="format",
+            description="json (default; the schema below), pubtator (title = first line, "
+            "abstract = the rest; offsets index title + ' ' + abstract), biocxml or biocjson "
+            "(one passage per document at offset 0). Offsets are code points in all four.",
+        ),
+    ] = OutputFormat.JSON,
+) -> Response:
     """Tag documents with the requested models (all served models by default)."""
     documents = body.resolved_documents()
     _check_limits(state, documents)
+    ids = [
+        document.id if document.id is not None else str(index)
+        for index, document in enumerate(documents)
+    ]
+    if output is OutputFormat.PUBTATOR:
+        _check_pubtator_ids(state, ids)
     if state.runtime is None or not state.registry.models:
         raise _refusal(state, ErrorCode.NOT_READY, "no model is loaded", retry=True)
     texts = [document.text for document in documents]
@@ -108,29 +159,17 @@ async def tag(body: TagRequest, request: Request, state: StateDep) -> Response:
     if tagged is None:
         return Response(status_code=499)  # nobody is listening; uvicorn drops it
     entity_counts: collections.Counter[tuple[str, str]] = collections.Counter()
-    payload = []
-    for index, (document, entities) in enumerate(zip(documents, tagged.documents, strict=True)):
+    for entities in tagged.documents:
         entity_counts.update((e.model, e.type) for e in entities)
-        payload.append(
-            {
-                "id": document.id if document.id is not None else str(index),
-                "entities": [
-                    {
-                        "start": e.start,
-                        "end": e.end,
-                        "text": e.text,
-                        "type": e.type,
-                        "score": e.score,
-                        "model": e.model,
-                    }
-                    for e in entities
-                ],
-            }
-        )
     state.metrics.documents.inc(len(documents))
     for (model, entity_type), count in entity_counts.items():
         state.metrics.entities.labels(model, entity_type).inc(count)
-    return _json({"documents": payload, "models": tagged.models})
+    answer = [
+        TaggedDocument(document_id, text, entities)
+        for document_id, text, entities in zip(ids, texts, tagged.documents, strict=True)
+    ]
+    today = datetime.now(UTC).date()
+    return Response(render(output, answer, tagged.models, today), media_type=MEDIA_TYPES[output])
 
 
 @router.get("/models")
