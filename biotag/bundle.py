@@ -67,6 +67,13 @@ class Graph(_Frozen):
     parity: Parity | None = Field(
         default=None, description="None when no execution provider here could run the graph"
     )
+    weight_bits: int | None = Field(
+        default=None,
+        ge=7,
+        le=8,
+        description="int8 graphs: bits of the weights. 8 (full range) is exact on CPUs with "
+        "VNNI; without it ONNX Runtime's u8 x s8 kernels can saturate, which 7 avoids",
+    )
 
 
 class Manifest(_Frozen):
@@ -85,7 +92,8 @@ class Manifest(_Frozen):
     fusion: dict[str, int] = Field(default_factory=dict)
     evaluation: dict[str, dict[str, dict[str, float]]] = Field(
         default_factory=dict,
-        description="model (head) -> dataset -> precision / recall / f1 from `biotag eval`",
+        description="model (head) -> dataset -> precision / recall / f1 from `biotag eval` (and "
+        "fp32_f1 where the same checkpoint's fp32 graph was scored as well)",
     )
 
     @model_validator(mode="after")

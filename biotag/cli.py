@@ -37,6 +37,13 @@ def export(
             "its parity check. Default: fp32, plus int8 and fp16 where they pass."
         ),
     ] = None,
+    int8_reduce_range: Annotated[
+        bool,
+        typer.Option(
+            help="7-bit int8 weights, for serving CPUs without VNNI (AVX2 only), where "
+            "full-range weights can saturate ONNX Runtime's kernels; costs accuracy elsewhere."
+        ),
+    ] = False,
 ) -> None:
     """Export CHECKPOINT to an ONNX bundle in OUTPUT_DIR, checked against the framework model."""
     from biotag.bundle import is_valid_model_name
@@ -63,6 +70,7 @@ def export(
             name=model_name,
             precisions=tuple(dict.fromkeys(chosen)),  # type: ignore[arg-type]
             progress=lambda step: console.print(f"[dim]…[/dim] {step}"),
+            int8_reduce_range=int8_reduce_range,
         )
     except ExportError as exc:
         console.print(f"error: {exc}")

@@ -99,9 +99,13 @@ async def evaluate(
 
 @asynccontextmanager
 async def in_process(
-    models: list[str], models_dir: Path | None, intra_op_threads: int | None
+    models: list[str],
+    models_dir: Path | None,
+    intra_op_threads: int | None,
+    cpu_precision: str | None = None,
 ) -> AsyncIterator[tuple[dict[str, list[str]], TagChunk]]:
-    """The models' entity types and a chunk tagger on a runtime started here."""
+    """The models' entity types and a chunk tagger on a runtime started here (``cpu_precision``:
+    the graph to run on the CPU; default: from the settings)."""
     # lazy: the HTTP path needs neither onnxruntime nor the bundles
     from biotag.service.batcher import QueueFullError
     from biotag.service.config import Settings
@@ -112,6 +116,8 @@ async def in_process(
         overrides["models_dir"] = models_dir
     if intra_op_threads is not None:
         overrides["intra_op_threads"] = intra_op_threads
+    if cpu_precision is not None:
+        overrides["cpu_precision"] = cpu_precision
     async with running(Settings(**overrides)) as runtime:
         registry = runtime.registry
         unknown = [name for name in models if name not in registry.models]

@@ -72,6 +72,7 @@ def export_bundle(
     name: str | None = None,
     precisions: Sequence[Precision] = ALL_PRECISIONS,
     progress: Progress = lambda _: None,
+    int8_reduce_range: bool = False,
 ) -> ExportResult:
     """Write a bundle; variants failing parity are left out and reported in ``failed``.
 
@@ -101,7 +102,7 @@ def export_bundle(
         if "int8" in precisions:
             progress("building the int8 variant")
             files["int8"] = staging / "model.int8.onnx"
-            graphs.to_int8(fp32, files["int8"])
+            graphs.to_int8(fp32, files["int8"], reduce_range=int8_reduce_range)
         if "fp16" in precisions:
             progress("building the fp16 variant")
             # for CUDA, where the fused residual + LayerNormalization kernel pays off
@@ -138,6 +139,7 @@ def export_bundle(
                 sha256=file_sha256(path),
                 batch_invariant=precision != "int8",
                 parity=figures,
+                weight_bits=(7 if int8_reduce_range else 8) if precision == "int8" else None,
             )
         if not graph_entries:
             raise ExportError(f"no variant passed its parity check: {failed}")

@@ -16,6 +16,16 @@ from biotag.service.engine import Engine, EngineError, EngineOptions, Provider, 
 from biotag.service.shapes import ShapeBuckets
 
 logger = logging.getLogger(__name__)
+_CPUINFO = Path("/proc/cpuinfo")
+
+
+def lacks_vnni(cpuinfo: str) -> bool:
+    """Whether /proc/cpuinfo text describes a CPU without VNNI int8 dot products; False when
+    it lists no x86 flags (another architecture: nothing known to warn about)."""
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            return not {"avx512_vnni", "avx_vnni"} & set(line.partition(":")[2].split())
+    return False
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,18 @@ def open_engine(bundle: LoadedBundle, settings: Settings) -> Engine:
             max_tokens=settings.max_batch_tokens,
         )
     graph = bundle.manifest.graphs[bundle.precision]
+    if (
+        bundle.provider == "cpu"
+        and graph.weight_bits == 8
+        and _CPUINFO.is_file()
+        and lacks_vnni(_CPUINFO.read_text(encoding="utf-8", errors="replace"))
+    ):
+        logger.warning(
+            "bundle %s: this CPU has no VNNI, and ONNX Runtime's int8 kernels can saturate on "
+            "the graph's full-range weights; export with --int8-reduce-range for such hosts, "
+            "or serve fp32 (BIOTAG_CPU_PRECISION=fp32)",
+            bundle.name,
+        )
     return Engine(
         bundle.directory / graph.file,
         EngineOptions(

@@ -4,12 +4,15 @@
 
 Exports with `biotag export` (int8 only: the repository budget has no room for fp32), then
 evaluates every head on its devel sets through the service's own tokenisation, batching and
-decoding, and records the figures in the bundle's manifest.
+decoding, and records the figures in the bundle's manifest. The same checkpoint is exported to
+fp32 as well (under build/, not committed) and scored the same way: its F1 is recorded next to
+the int8 figures, and publishing fails if int8 loses more than half an F1 point anywhere.
 """
 
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -34,16 +37,23 @@ DEVEL_SETS = {
     "gene": ("bc2gm/devel.tsv",),
     "species": ("linnaeus/devel.tsv",),
 }
+# the most entity-level F1 int8 may lose against fp32 on any devel set
+MAX_INT8_F1_LOSS = 0.005
 console = Console()
 app = typer.Typer(add_completion=False)
 
 
-async def _evaluate_all(models_dir: Path, data_dir: Path) -> dict[str, dict[str, Evaluation]]:
+async def _evaluate_all(
+    models_dir: Path, data_dir: Path, cpu_precision: str
+) -> dict[str, dict[str, Evaluation]]:
     """Each head alone, as `biotag eval --models HEAD` scores it."""
     results: dict[str, dict[str, Evaluation]] = {}
     mapping = parse_type_map([])
     for head, datasets in DEVEL_SETS.items():
-        async with in_process([head], models_dir, None) as (model_types, tag_chunk):
+        async with in_process([head], models_dir, None, cpu_precision) as (
+            model_types,
+            tag_chunk,
+        ):
             for dataset in datasets:
                 documents = load_dataset(data_dir / dataset)
                 results.setdefault(head, {})[dataset] = await evaluate(
@@ -63,30 +73,44 @@ def main(
     )
     if result.failed:
         raise typer.Exit(f"export failed its parity check: {result.failed}")
-    figures = asyncio.run(_evaluate_all(output.parent, data_dir))
+    figures = asyncio.run(_evaluate_all(output.parent, data_dir, "int8"))
+    with tempfile.TemporaryDirectory(prefix="fp32-", dir="build") as scratch:
+        reference = Path(scratch) / output.name
+        export_bundle(
+            checkpoint, reference, name=output.name, precisions=("fp32",), progress=console.print
+        )
+        fp32_figures = asyncio.run(_evaluate_all(reference.parent, data_dir, "fp32"))
     table = Table(title="devel figures (exact span and type)")
-    for column in ("model", "dataset", "P", "R", "F1", "docs/s"):
+    for column in ("model", "dataset", "P", "R", "F1 int8", "F1 fp32", "docs/s int8"):
         table.add_column(column)
     evaluation: dict[str, dict[str, dict[str, float]]] = {}
+    losses = []
     for head, per_dataset in figures.items():
         for dataset, outcome in per_dataset.items():
             micro = outcome.score.micro
+            fp32_f1 = fp32_figures[head][dataset].score.micro.f1
             evaluation.setdefault(head, {})[dataset] = {
                 "precision": round(micro.precision, 4),
                 "recall": round(micro.recall, 4),
                 "f1": round(micro.f1, 4),
+                "fp32_f1": round(fp32_f1, 4),
             }
+            if fp32_f1 - micro.f1 > MAX_INT8_F1_LOSS:
+                losses.append(f"{head} on {dataset}: int8 {micro.f1:.4f}, fp32 {fp32_f1:.4f}")
             table.add_row(
                 head,
                 dataset,
                 f"{micro.precision:.4f}",
                 f"{micro.recall:.4f}",
                 f"{micro.f1:.4f}",
+                f"{fp32_f1:.4f}",
                 f"{outcome.documents_per_s:.0f}",
             )
     console.print(table)
     manifest = read_manifest(output).model_copy(update={"evaluation": evaluation})
     write_manifest(output, manifest)
+    if losses:
+        raise typer.Exit(f"int8 loses more than {MAX_INT8_F1_LOSS:.1%} F1: {'; '.join(losses)}")
 
 
 if __name__ == "__main__":

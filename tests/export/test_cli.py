@@ -95,3 +95,30 @@ def test_a_variant_failing_parity_is_left_out(
     assert default.exit_code == 0
     assert "warning: int8 failed its parity check" in default.output
     assert set(read_manifest(tmp_path / "b").graphs) == {"fp32"}
+
+
+def _int8_weight_extremes(graph: Path) -> int:
+    """Largest |value| over the graph's int8 weight tensors."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(graph))
+    weights = [
+        numpy_helper.to_array(tensor)
+        for tensor in model.graph.initializer
+        if tensor.data_type == onnx.TensorProto.INT8 and len(tensor.dims) == 2
+    ]
+    return max(int(np.abs(w.astype(np.int16)).max()) for w in weights)
+
+
+def test_int8_weights_are_full_range_unless_reduced_for_cpus_without_vnni(
+    tiny_checkpoints, tmp_path: Path
+) -> None:
+    for flag, bits, largest in (([], 8, 127), (["--int8-reduce-range"], 7, 64)):
+        out = tmp_path / f"bits{bits}"
+        result = _export(str(tiny_checkpoints.bert), str(out), "--precision", "int8", *flag)
+        assert result.returncode == 0, result.stderr
+        graph = read_manifest(out).graphs["int8"]
+        assert graph.weight_bits == bits
+        assert _int8_weight_extremes(out / graph.file) in (largest - 1, largest)

@@ -27,6 +27,17 @@ def test_manifest_declares_four_heads_with_devel_figures() -> None:
     assert manifest.graphs["int8"].parity is not None
     assert manifest.graphs["int8"].parity.passed
     assert all(manifest.evaluation[h.name] for h in manifest.heads)
+    assert manifest.graphs["int8"].weight_bits == 8
+
+
+def test_int8_stays_within_half_an_f1_point_of_fp32_on_every_devel_set() -> None:
+    evaluation = read_manifest(MODELS_DIR / "default").evaluation
+    figures = [
+        (head, dataset, f) for head, sets in evaluation.items() for dataset, f in sets.items()
+    ]
+    assert len(figures) == 6
+    for head, dataset, f in figures:
+        assert f["fp32_f1"] - f["f1"] <= 0.005, (head, dataset)
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import pytest
 
 from biotag.bundle import read_manifest
 from biotag.service.config import Settings
-from biotag.service.registry import choose_precision, load_registry
+from biotag.service.registry import choose_precision, lacks_vnni, load_registry
 
 
 @pytest.mark.parametrize(
@@ -45,3 +45,16 @@ def test_int8_runs_one_sequence_at_a_time(tiny_bundles_dir: Path) -> None:
     bundle = registry.bundles["tiny-bert"]
     assert bundle.precision == "int8"
     assert registry.engines["tiny-bert"].batch_invariant is False
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "lacking"),
+    [
+        ("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16\n", False),
+        ("flags\t\t: fpu sse4_2 avx avx2 fma avx_vnni\n", False),
+        ("processor\t: 0\nflags\t\t: fpu sse4_2 avx avx2 fma\n", True),
+        ("processor\t: 0\nFeatures\t: fp asimd asimddp\n", False),  # arm64: no x86 flags
+    ],
+)
+def test_cpus_without_vnni_are_recognised(cpuinfo: str, lacking: bool) -> None:
+    assert lacks_vnni(cpuinfo) is lacking
