@@ -99,6 +99,7 @@ def export_bundle(
         heads, hidden = config.num_attention_heads, config.hidden_size
         fusion = graphs.optimize(raw, fp32, heads, hidden, skip_layer_norm=False)
         files: dict[Precision, Path] = {"fp32": fp32}
+        int8_weight_bits = 7 if int8_reduce_range else 8
         if "int8" in precisions:
             progress("building the int8 variant")
             files["int8"] = staging / "model.int8.onnx"
@@ -139,7 +140,7 @@ def export_bundle(
                 sha256=file_sha256(path),
                 batch_invariant=precision != "int8",
                 parity=figures,
-                weight_bits=(7 if int8_reduce_range else 8) if precision == "int8" else None,
+                weight_bits=int8_weight_bits if precision == "int8" else None,
             )
         if not graph_entries:
             raise ExportError(f"no variant passed its parity check: {failed}")

@@ -32,6 +32,7 @@ _RUN = struct.Struct("<BQHI")  # kind, request id, name length, sequence count
 _CANCEL = struct.Struct("<BQ")  # kind, request id
 _RESULT = struct.Struct("<BQB")  # kind, request id, status
 _LOGITS = struct.Struct("<II3s")  # sequence count, labels, dtype ("<f4" / "<f2")
+_IDS = np.dtype("<i4")  # token ids on the wire
 MAX_FRAME_BYTES = 1 << 30
 
 
@@ -137,30 +138,40 @@ def decode_hello(body: bytes) -> dict[str, Any]:
     return info
 
 
+def _pack_rows(arrays: list[np.ndarray], dtype: np.dtype[Any]) -> bytes:
+    """Each array's row count (int32), then all rows back to back in ``dtype``."""
+    lengths = np.fromiter((len(a) for a in arrays), dtype="<i4", count=len(arrays))
+    values = np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.zeros(0, dtype)
+    return lengths.tobytes() + values.tobytes()
+
+
+def _unpack_rows(
+    body: bytes, offset: int, count: int, dtype: np.dtype[Any], width: int | None = None
+) -> list[np.ndarray]:
+    """The ``count`` arrays `_pack_rows` wrote at ``offset`` (rows of ``width`` values, or
+    single values), as views of ``body``."""
+    if count == 0:
+        return []
+    lengths = np.frombuffer(body, dtype="<i4", count=count, offset=offset)
+    values = np.frombuffer(body, dtype=dtype, offset=offset + 4 * count)
+    if width is not None:
+        values = values.reshape(-1, width)
+    if len(values) != int(lengths.sum()):
+        raise ProtocolError(f"{len(values)} rows for arrays of {int(lengths.sum())} in all")
+    return np.split(values, np.cumsum(lengths)[:-1])
+
+
 def encode_run(request: RunRequest) -> bytes:
     name = request.bundle.encode()
-    lengths = np.fromiter((len(s) for s in request.sequences), dtype="<i4")
-    ids = (
-        np.concatenate(request.sequences).astype("<i4")
-        if request.sequences
-        else np.zeros(0, dtype="<i4")
-    )
     header = _RUN.pack(Kind.RUN, request.request_id, len(name), len(request.sequences))
-    return header + name + lengths.tobytes() + ids.tobytes()
+    return header + name + _pack_rows(request.sequences, _IDS)
 
 
 def decode_run(body: bytes) -> RunRequest:
     _, request_id, name_length, count = _RUN.unpack_from(body)
-    cursor = _RUN.size
-    bundle = body[cursor : cursor + name_length].decode()
-    cursor += name_length
-    lengths = np.frombuffer(body, dtype="<i4", count=count, offset=cursor)
-    cursor += 4 * count
-    ids = np.frombuffer(body, dtype="<i4", offset=cursor).astype(np.int64)
-    if len(ids) != int(lengths.sum()):
-        raise ProtocolError(f"{len(ids)} token ids for sequences of {int(lengths.sum())}")
-    sequences = np.split(ids, np.cumsum(lengths)[:-1]) if count else []
-    return RunRequest(request_id, bundle, sequences)
+    bundle = body[_RUN.size : _RUN.size + name_length].decode()
+    rows = _unpack_rows(body, _RUN.size + name_length, count, _IDS)
+    return RunRequest(request_id, bundle, [ids.astype(np.int64) for ids in rows])
 
 
 def encode_cancel(request_id: int) -> bytes:
@@ -180,14 +191,8 @@ def encode_result(result: Result) -> bytes:
         return header + _LOGITS.pack(0, 0, b"<f4")
     dtype = np.dtype(result.logits[0].dtype).newbyteorder("<")
     labels = result.logits[0].shape[1]
-    lengths = np.fromiter((len(a) for a in result.logits), dtype="<i4")
-    values = np.concatenate(result.logits).astype(dtype, copy=False)
-    return (
-        header
-        + _LOGITS.pack(len(result.logits), labels, dtype.str.encode())
-        + lengths.tobytes()
-        + values.tobytes()
-    )
+    logits_header = _LOGITS.pack(len(result.logits), labels, dtype.str.encode())
+    return header + logits_header + _pack_rows(result.logits, dtype)
 
 
 def decode_result(body: bytes) -> Result:
@@ -197,13 +202,5 @@ def decode_result(body: bytes) -> Result:
     if status is not Status.OK:
         return Result(request_id, status, [], body[cursor:].decode(errors="replace"))
     count, labels, dtype = _LOGITS.unpack_from(body, cursor)
-    cursor += _LOGITS.size
-    lengths = np.frombuffer(body, dtype="<i4", count=count, offset=cursor)
-    cursor += 4 * count
-    values = np.frombuffer(body, dtype=np.dtype(dtype.decode()), offset=cursor)
-    if count == 0:
-        return Result(request_id, status, [])
-    values = values.reshape(-1, labels)
-    if len(values) != int(lengths.sum()):
-        raise ProtocolError(f"{len(values)} logit rows for sequences of {int(lengths.sum())}")
-    return Result(request_id, status, np.split(values, np.cumsum(lengths)[:-1]))
+    logits = _unpack_rows(body, cursor + _LOGITS.size, count, np.dtype(dtype.decode()), labels)
+    return Result(request_id, status, logits)

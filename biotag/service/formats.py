@@ -46,8 +46,9 @@ class TaggedDocument:
 
 
 # everything str.splitlines() breaks at: a PubTator reader splitting lines would cut the text
-_LINE_BREAK = re.compile("\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
-_TO_SPACE = str.maketrans(dict.fromkeys("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\t", " "))
+_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_LINE_BREAK = re.compile(f"\r\n|[{_BREAKS}]")
+_TO_SPACE = str.maketrans(dict.fromkeys(_BREAKS + "\t", " "))
 # not allowed in XML 1.0 documents, even as character references
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -79,25 +80,10 @@ def pubtator_text(text: str) -> tuple[str, str | None, int, int]:
 
 
 def to_json(documents: Sequence[TaggedDocument], models: list[str]) -> bytes:
+    # orjson writes each Entity dataclass as the TagResponse schema's entity object
     return orjson.dumps(
         {
-            "documents": [
-                {
-                    "id": document.id,
-                    "entities": [
-                        {
-                            "start": e.start,
-                            "end": e.end,
-                            "text": e.text,
-                            "type": e.type,
-                            "score": e.score,
-                            "model": e.model,
-                        }
-                        for e in document.entities
-                    ],
-                }
-                for document in documents
-            ],
+            "documents": [{"id": d.id, "entities": d.entities} for d in documents],
             "models": models,
         }
     )

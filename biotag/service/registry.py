@@ -3,6 +3,7 @@ that runs them) an engine."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -26,6 +27,12 @@ def lacks_vnni(cpuinfo: str) -> bool:
         if line.startswith("flags"):
             return not {"avx512_vnni", "avx_vnni"} & set(line.partition(":")[2].split())
     return False
+
+
+@functools.cache
+def _host_lacks_vnni() -> bool:
+    """This host's answer, read once (every int8 bundle asks)."""
+    return _CPUINFO.is_file() and lacks_vnni(_CPUINFO.read_text(encoding="utf-8", errors="replace"))
 
 
 @dataclass(frozen=True)
@@ -121,12 +128,7 @@ def open_engine(bundle: LoadedBundle, settings: Settings) -> Engine:
             max_tokens=settings.max_batch_tokens,
         )
     graph = bundle.manifest.graphs[bundle.precision]
-    if (
-        bundle.provider == "cpu"
-        and graph.weight_bits == 8
-        and _CPUINFO.is_file()
-        and lacks_vnni(_CPUINFO.read_text(encoding="utf-8", errors="replace"))
-    ):
+    if bundle.provider == "cpu" and graph.weight_bits == 8 and _host_lacks_vnni():
         logger.warning(
             "bundle %s: this CPU has no VNNI, and ONNX Runtime's int8 kernels can saturate on "
             "the graph's full-range weights; export with --int8-reduce-range for such hosts, "
@@ -169,16 +171,16 @@ def load_registry(
     for directory in sorted(p for p in root.iterdir() if (p / MANIFEST_FILE).is_file()):
         try:
             bundle = load_bundle(directory, settings, provider)
+            clashes = (set(bundle.heads) & set(registry.models)) | (
+                {bundle.name} & set(registry.bundles)
+            )
+            if clashes:  # refused before a session is opened for it
+                registry.errors[directory.name] = f"model names already served: {sorted(clashes)}"
+                continue
             engine = open_engine(bundle, settings) if open_engines else None
         except Exception as exc:  # any broken bundle: report it, keep serving the others
             registry.errors[directory.name] = f"{type(exc).__name__}: {exc}"
             logger.error("bundle %s not served: %s", directory.name, exc)
-            continue
-        clashes = (set(bundle.heads) & set(registry.models)) | (
-            {bundle.name} & set(registry.bundles)
-        )
-        if clashes:
-            registry.errors[directory.name] = f"model names already served: {sorted(clashes)}"
             continue
         registry.bundles[bundle.name] = bundle
         if engine is not None:

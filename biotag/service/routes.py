@@ -44,10 +44,17 @@ def _json(payload: object, status_code: int = 200) -> Response:
     return Response(orjson.dumps(payload), status_code=status_code, media_type="application/json")
 
 
-def _refusal(state: ServiceState, code: ErrorCode, message: str, retry: bool = False) -> ApiError:
+def _refusal(
+    state: ServiceState,
+    code: ErrorCode,
+    message: str,
+    retry: bool = False,
+    details: list[dict[str, object]] | None = None,
+) -> ApiError:
     """The error to raise for a refused request, counted by its code."""
     state.metrics.rejections.labels(code.value).inc()
-    return ApiError(code, message, retry_after_s=state.settings.retry_after_s if retry else None)
+    retry_after_s = state.settings.retry_after_s if retry else None
+    return ApiError(code, message, details=details, retry_after_s=retry_after_s)
 
 
 def _check_limits(state: ServiceState, documents: list[Document]) -> None:
@@ -112,14 +119,14 @@ async def _tag_unless_disconnected(
 
 
 def _check_pubtator_ids(state: ServiceState, ids: list[str]) -> None:
-    problems = [
+    problems: list[dict[str, object]] = [
         {"loc": ["body", "documents", str(index), "id"], "msg": problem}
         for index, document_id in enumerate(ids)
         if (problem := pubtator_id_problem(document_id)) is not None
     ]
     if problems:
-        state.metrics.rejections.labels(ErrorCode.VALIDATION_ERROR.value).inc()
-        raise ApiError(
+        raise _refusal(
+            state,
             ErrorCode.VALIDATION_ERROR,
             f"{len(problems)} document id(s) cannot be written as PubTator",
             details=problems,
