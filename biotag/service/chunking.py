@@ -1,13 +1,18 @@
 """Documents -> tokens with character offsets -> windows the model can take.
 
-A document is tokenised once, without special tokens. A document longer than a window is
-cut into overlapping windows; each token's prediction is later taken from the window where
+A document is tokenised once, without special tokens, and cut at sentence boundaries into
+windows of about a target length: attention costs grow with the square of a window's length,
+so on the CPU a 310-token abstract runs faster as three windows of whole sentences than as one
+(and the models are fine-tuned on sentences). A sentence longer than a whole window is cut
+into overlapping windows; each of its tokens' predictions is later taken from the window where
 it sits farthest from an edge, so an entity crossing a seam is seen with context, once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -46,6 +51,58 @@ def plan_windows(n_tokens: int, capacity: int, stride: int) -> list[Window]:
         keep_end = n_tokens if index == len(starts) - 1 else (starts[index + 1] + end) // 2
         windows.append(Window(start, end, keep_start, keep_end))
     return windows
+
+
+def plan_sentence_windows(
+    n_tokens: int, sentence_starts: Sequence[int], capacity: int, target: int, stride: int
+) -> list[Window]:
+    """Windows of whole sentences, about ``target`` tokens long and at most ``capacity``.
+
+    ``sentence_starts``: ascending token indices where a sentence begins. Consecutive
+    sentences are grouped to minimise the sum over windows of (length² + target²): attention
+    grows with the square of a window and every window costs a fixed run, so the cheapest
+    length per token is ``target``. A sentence longer than ``capacity`` gets overlapping
+    windows of its own (``plan_windows``). Every token is owned by exactly one window.
+    """
+    if n_tokens <= min(target, capacity):
+        return [Window(0, n_tokens, 0, n_tokens)]
+    cuts = [0, *(s for s in sentence_starts if 0 < s < n_tokens), n_tokens]
+    windows: list[Window] = []
+    run = [0]  # boundaries of consecutive sentences that each fit a window
+    for start, end in pairwise(cuts):
+        if end - start <= capacity:
+            run.append(end)
+            continue
+        windows += _group_sentences(run, capacity, target)
+        windows += [
+            Window(start + w.start, start + w.end, start + w.keep_start, start + w.keep_end)
+            for w in plan_windows(end - start, capacity, stride)
+        ]
+        run = [end]
+    return windows + _group_sentences(run, capacity, target)
+
+
+def _group_sentences(bounds: list[int], capacity: int, target: int) -> list[Window]:
+    """Optimal grouping of the sentences between consecutive ``bounds`` (dynamic programme)."""
+    if len(bounds) < 2:
+        return []
+    best = [0] + [-1] * (len(bounds) - 1)  # least cost of windows ending at each bound
+    previous = [0] * len(bounds)
+    fixed = target * target
+    for j in range(1, len(bounds)):
+        i = j - 1
+        while i >= 0 and bounds[j] - bounds[i] <= capacity:
+            cost = best[i] + (bounds[j] - bounds[i]) ** 2 + fixed
+            if best[j] < 0 or cost < best[j]:
+                best[j], previous[j] = cost, i
+            i -= 1
+    windows = []
+    j = len(bounds) - 1
+    while j > 0:
+        start, end = bounds[previous[j]], bounds[j]
+        windows.append(Window(start, end, start, end))
+        j = previous[j]
+    return windows[::-1]
 
 
 class DocumentTokenizer:

@@ -107,10 +107,21 @@ class Settings(BaseSettings):
         ge=8,
         description="Tokens per window including special tokens; default: the bundle's max length.",
     )
+    window_target_tokens: int = Field(
+        default=128,
+        ge=0,
+        description="Documents are cut at sentence boundaries into windows of about this many "
+        "tokens (special tokens included; never more than window_tokens), whole sentences "
+        "each. Attention costs grow with the square of a window: int8 ALBERT-base on 2 CPU "
+        "cores tags abstracts ~5% faster in 128-token windows than whole, and no window "
+        "overlaps another unless one sentence is longer than a window. 0: windows as long as "
+        "window_tokens, cut only where a document is longer.",
+    )
     window_stride: int = Field(
         default=64,
         ge=0,
-        description="Tokens shared by consecutive windows of a long document (context at seams).",
+        description="Tokens shared by consecutive windows of a sentence longer than a window "
+        "(context at seams).",
     )
     intra_op_threads: int = Field(
         default=0,

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from biotag.service.batcher import WindowRunner
-from biotag.service.chunking import EncodedDocument, Window, plan_windows
+from biotag.service.chunking import EncodedDocument, Window, plan_sentence_windows
 from biotag.service.decoding import decode_words, index_words, softmax
 from biotag.service.registry import LoadedBundle, Registry
+from biotag.service.sentences import sentence_starts
 
 SCORE_DECIMALS = 4
 
@@ -113,9 +114,16 @@ class Tagger:
     ) -> list[list[Entity]]:
         plans = [
             _DocumentPlan(
-                doc, plan_windows(len(doc.ids), bundle.window_capacity, bundle.window_stride)
+                doc,
+                plan_sentence_windows(
+                    len(doc.ids),
+                    sentence_starts(text, doc.offsets).tolist(),
+                    bundle.window_capacity,
+                    bundle.window_target,
+                    bundle.window_stride,
+                ),
             )
-            for doc in encoded
+            for text, doc in zip(texts, encoded, strict=True)
         ]
         sequences = [
             bundle.tokenizer.window_ids(p.encoded, window)
