@@ -2,8 +2,8 @@
 
 A document is tokenised once, without special tokens, and cut at sentence boundaries into
 windows of about a target length: attention costs grow with the square of a window's length,
-so on the CPU a 310-token abstract runs faster as three windows of whole sentences than as one
-(and the models are fine-tuned on sentences). A sentence longer than a whole window is cut
+so on the CPU a 310-token abstract runs faster as two or three windows of whole sentences than
+as one (and the models are fine-tuned on sentences). A sentence longer than a whole window is cut
 into overlapping windows; each of its tokens' predictions is later taken from the window where
 it sits farthest from an edge, so an entity crossing a seam is seen with context, once.
 """

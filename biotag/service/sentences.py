@@ -17,36 +17,10 @@ import numpy as np
 # sentence's first character; or a line break
 _BOUNDARY = re.compile(
     r"""([.!?])["'”’)\]]*\s+(?=[A-Z0-9("'“\[])"""
-    r"|[^\S\n]*[\n\r\u2028\u2029]\s*(?=\S)"
+    r"|[\n\r\u2028\u2029]\s*(?=\S)"
 )
-_LAST_WORD = re.compile(r"(\S+)$")
-_ABBREVIATIONS = frozenset(
-    {
-        "al",
-        "approx",
-        "ca",
-        "cf",
-        "dr",
-        "eq",
-        "fig",
-        "figs",
-        "mr",
-        "mrs",
-        "ms",
-        "no",
-        "nos",
-        "prof",
-        "ref",
-        "refs",
-        "resp",
-        "sp",
-        "spp",
-        "st",
-        "subsp",
-        "var",
-        "vol",
-        "vs",
-    }
+_ABBREVIATION = re.compile(
+    r"al|approx|ca|cf|dr|eq|figs?|mrs?|nos?|prof|refs?|resp|spp?|st|subsp|var|vol|vs", re.IGNORECASE
 )
 _DOTTED = re.compile(r"[A-Za-z]\.[A-Za-z]")  # "e.g", "i.e", "U.S"
 _WORD_LOOKBACK = 24  # characters searched back from a period for the word it ends
@@ -56,13 +30,13 @@ def _ends_sentence(text: str, period: int) -> bool:
     """Whether the punctuation at ``period`` ends a sentence rather than an abbreviation."""
     if text[period] != ".":
         return True
-    match = _LAST_WORD.search(text, max(0, period - _WORD_LOOKBACK), period)
-    if match is None:
+    words = text[max(0, period - _WORD_LOOKBACK) : period].split()
+    if not words:
         return True
-    word = match.group(1).lstrip("([\"'“")
+    word = words[-1].lstrip("([\"'“")
     if len(word) == 1 and word.isalpha():
         return False
-    return word.lower() not in _ABBREVIATIONS and _DOTTED.search(word) is None
+    return _ABBREVIATION.fullmatch(word) is None and _DOTTED.search(word) is None
 
 
 def sentence_starts(text: str, offsets: np.ndarray) -> np.ndarray:

@@ -37,7 +37,7 @@ class ServiceState:
         return reasons
 
 
-def get_state(request: Request) -> ServiceState:
+async def get_state(request: Request) -> ServiceState:
     return request.app.state.biotag
 
 
