@@ -17,11 +17,14 @@ from itertools import pairwise
 import numpy as np
 from tokenizers import Tokenizer
 
+from biotag.service.sentences import sentence_starts
+
 
 @dataclass(frozen=True, slots=True)
 class EncodedDocument:
     ids: np.ndarray  # (tokens,) int64
     offsets: np.ndarray  # (tokens, 2) int64, code points of the original text
+    sentence_starts: list[int]  # ascending indices of the tokens that begin a sentence
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,15 +126,20 @@ class DocumentTokenizer:
         return len(self.prefix_ids) + len(self.suffix_ids)
 
     def encode(self, texts: list[str]) -> list[EncodedDocument]:
-        """Tokenise documents in one batch call (Rust threads, GIL released)."""
+        """Tokenise documents in one batch call (Rust threads, GIL released) and find where
+        their sentences begin (once per tokenizer, whatever the bundles that share it)."""
         encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
-        return [
-            EncodedDocument(
-                ids=np.asarray(encoding.ids, dtype=np.int64),
-                offsets=np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2),
+        documents = []
+        for text, encoding in zip(texts, encodings, strict=True):
+            offsets = np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2)
+            documents.append(
+                EncodedDocument(
+                    ids=np.asarray(encoding.ids, dtype=np.int64),
+                    offsets=offsets,
+                    sentence_starts=sentence_starts(text, offsets).tolist(),
+                )
             )
-            for encoding in encodings
-        ]
+        return documents
 
     def window_ids(self, document: EncodedDocument, window: Window) -> np.ndarray:
         return np.concatenate(

@@ -50,7 +50,7 @@ class LoadedBundle:
     provider: Provider
     precision: Precision
     window_tokens: int
-    window_target: int  # tokens per window aimed at, special tokens excluded
+    window_target_tokens: int  # tokens per window aimed at, special tokens included
     window_stride: int
     heads: dict[str, ServedHead]
 
@@ -61,6 +61,11 @@ class LoadedBundle:
     @property
     def window_capacity(self) -> int:
         return self.window_tokens - self.tokenizer.special_count
+
+    @property
+    def window_target(self) -> int:
+        """Document tokens a window aims at (special tokens excluded)."""
+        return max(1, self.window_target_tokens - self.tokenizer.special_count)
 
 
 @dataclass
@@ -103,7 +108,6 @@ def load_bundle(directory: Path, settings: Settings, provider: Provider) -> Load
     tokenizer = DocumentTokenizer.from_json(tokenizer_json)
     window_tokens = min(settings.window_tokens or manifest.max_length, manifest.max_length)
     stride = min(settings.window_stride, (window_tokens - tokenizer.special_count) // 2 - 1)
-    target_tokens = min(settings.window_target_tokens or window_tokens, window_tokens)
     return LoadedBundle(
         directory=directory,
         manifest=manifest,
@@ -112,7 +116,7 @@ def load_bundle(directory: Path, settings: Settings, provider: Provider) -> Load
         provider=provider,
         precision=choose_precision(manifest, provider, settings),
         window_tokens=window_tokens,
-        window_target=max(1, target_tokens - tokenizer.special_count),
+        window_target_tokens=min(settings.window_target_tokens or window_tokens, window_tokens),
         window_stride=max(0, stride),
         heads={
             head.name: ServedHead(head, LabelTable.from_labels(head.labels))

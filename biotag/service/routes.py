@@ -196,7 +196,7 @@ async def list_models(state: StateDep) -> Response:
                 "provider": bundle.provider,
                 "max_length": bundle.manifest.max_length,
                 "window_tokens": bundle.window_tokens,
-                "window_target_tokens": bundle.window_target + bundle.tokenizer.special_count,
+                "window_target_tokens": bundle.window_target_tokens,
                 "architecture": bundle.manifest.architecture,
                 "evaluation": bundle.manifest.evaluation.get(name, {}),
             }
