@@ -4,29 +4,35 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test lint models ablation
+.PHONY: install system-tools serve test lint models ablation
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[export,dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[export,dev,ray]'
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## Debian tools the tests use (docker-compose, promtool): installed with apt when missing
+system-tools:
+	@bash scripts/system-tools
 
 ## Serve the embedded default bundles in models/ on http://127.0.0.1:8000
 serve: $(STAMP)
 	$(BIN)/biotag serve
 
-## Lint, then the whole test suite (builds tiny models, starts real servers)
-test: $(STAMP)
+## Lint and type-check, then the whole test suite (builds tiny models, starts real servers)
+test: $(STAMP) system-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 ## Retrain the embedded default bundle from ../shared/data/bioner (about 75 min on 2 cores)
 models: $(STAMP)

@@ -5,7 +5,7 @@
 
 Stages: environment, CUDA smoke test, a BioALBERT-base-sized random checkpoint, its export
 (`python -m biotag.cli export`, fp32 + fp16), node placement per provider, fp16 vs fp32 label
-agreement through the service's Engine, GPU memory over 2,000 random batches, `biotag serve`
+agreement through the service's OnnxSession, GPU memory over 2,000 random batches, `biotag serve`
 under HTTP load, and the transformers pipeline as the baseline. Results: gpu_check.json,
 gpu_check.md and progress.log under --out. See docs/gpu.md.
 """

@@ -49,6 +49,12 @@ class Parity(_Frozen):
     """How closely a graph reproduces the framework model on the exporter's sample texts."""
 
     checked_on: str = Field(description="execution provider the figures were measured on")
+    cpu_vnni: bool | None = Field(
+        default=None,
+        description="on the CPU provider: whether that CPU had VNNI (without it, full-range "
+        "int8 products can saturate, so figures measured there include that); None elsewhere "
+        "or in bundles exported before this was recorded",
+    )
     max_abs_logit_diff: float
     label_agreement: float = Field(ge=0.0, le=1.0)
     tokens_compared: int
@@ -72,7 +78,8 @@ class Graph(_Frozen):
         ge=7,
         le=8,
         description="int8 graphs: bits of the weights. 8 (full range) is exact on CPUs with "
-        "VNNI; without it ONNX Runtime's u8 x s8 kernels can saturate, which 7 avoids",
+        "VNNI; without it ONNX Runtime's u8 x s8 kernels can saturate, which 7 avoids (chosen "
+        "with --int8-reduce-range, or by an export on such a CPU where 8 failed parity)",
     )
 
 
@@ -93,7 +100,8 @@ class Manifest(_Frozen):
     evaluation: dict[str, dict[str, dict[str, float]]] = Field(
         default_factory=dict,
         description="model (head) -> dataset -> precision / recall / f1 from `biotag eval` (and "
-        "fp32_f1 where the same checkpoint's fp32 graph was scored as well)",
+        "fp32_f1 where the same checkpoint's fp32 graph was scored as well; f1_without_vnni "
+        "where the int8 graph was also scored on a CPU without VNNI)",
     )
 
     @model_validator(mode="after")

@@ -22,7 +22,11 @@ EXIT_CHECK_FAILED = 1
 @app.command()
 def export(
     checkpoint: Annotated[
-        Path, typer.Argument(help="Hugging Face token-classification checkpoint folder.")
+        Path,
+        typer.Argument(
+            help="Hugging Face token-classification checkpoint folder, or a TF1 ALBERT "
+            "checkpoint directory (model.ckpt-N.index + .data-*; detected from the .index file)."
+        ),
     ],
     output_dir: Annotated[
         Path, typer.Argument(help="Bundle folder to write (replaced if present).")
@@ -40,10 +44,39 @@ def export(
     int8_reduce_range: Annotated[
         bool,
         typer.Option(
-            help="7-bit int8 weights, for serving CPUs without VNNI (AVX2 only), where "
-            "full-range weights can saturate ONNX Runtime's kernels; costs accuracy elsewhere."
+            help="7-bit int8 weights, which ONNX Runtime's kernels on CPUs without VNNI (AVX2 "
+            "only) cannot saturate; costs a little accuracy on CPUs with VNNI. An export on a "
+            "CPU without VNNI chooses them by itself when full-range weights fail parity there."
         ),
     ] = False,
+    tf1: Annotated[
+        bool, typer.Option("--tf1", help="CHECKPOINT is a TF1 ALBERT directory (else detected).")
+    ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="TF1: the albert_config.json the model was trained with."),
+    ] = None,
+    spm_model: Annotated[
+        Path | None, typer.Option(help="TF1: the SentencePiece model (ALBERT's 30k-clean.model).")
+    ] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            help="TF1: the head's labels in training order, as a comma list or a file (one a "
+            "line, or BioBERT's label2id.pkl); default: label2id.pkl beside the checkpoint."
+        ),
+    ] = None,
+    entity_type: Annotated[
+        str | None, typer.Option(help="TF1: entity type of untyped B/I labels (e.g. Disease).")
+    ] = None,
+    lowercase: Annotated[
+        bool | None,
+        typer.Option(
+            "--lowercase/--no-lowercase",
+            help="TF1: lower-case input text as the model was trained (default: lower-case, "
+            "like BioALBERT's uncased vocabulary).",
+        ),
+    ] = None,
 ) -> None:
     """Export CHECKPOINT to an ONNX bundle in OUTPUT_DIR, checked against the framework model."""
     from biotag.bundle import is_valid_model_name
@@ -60,10 +93,13 @@ def export(
     try:
         from biotag.export.errors import ExportError
         from biotag.export.pipeline import export_bundle
+        from biotag.export.tf1.export import Tf1Flags, exporter
     except ImportError as exc:
         console.print(f"error: export needs the export extra (pip install 'biotag[export]'): {exc}")
         raise typer.Exit(EXIT_BAD_INPUT) from exc
+    flags = Tf1Flags(tf1, config, spm_model, labels, entity_type, lowercase)
     try:
+        export_bundle = exporter(checkpoint, flags, export_bundle)
         result = export_bundle(
             checkpoint,
             output_dir,
@@ -73,7 +109,7 @@ def export(
             int8_reduce_range=int8_reduce_range,
         )
     except ExportError as exc:
-        console.print(f"error: {exc}")
+        console.print(f"error: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from exc
     _print_export(result.manifest, output_dir)
     for failed_precision, why in result.failed.items():
@@ -103,6 +139,90 @@ def _print_export(manifest: Manifest, output_dir: Path) -> None:
 
 
 @app.command()
+def convert(
+    checkpoint: Annotated[Path, typer.Argument(help="TF1 ALBERT checkpoint directory.")],
+    output_dir: Annotated[Path, typer.Argument(help="Hugging Face folder to write.")],
+    config: Annotated[
+        Path | None, typer.Option(help="The albert_config.json the model was trained with.")
+    ] = None,
+    spm_model: Annotated[
+        Path | None, typer.Option(help="The SentencePiece model (ALBERT's 30k-clean.model).")
+    ] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(help="A NER head's labels in training order (comma list or file)."),
+    ] = None,
+    entity_type: Annotated[
+        str | None, typer.Option(help="Entity type of untyped B/I labels (e.g. Disease).")
+    ] = None,
+    lowercase: Annotated[
+        bool, typer.Option("--lowercase/--no-lowercase", help="Lower-case input text.")
+    ] = True,
+) -> None:
+    """Convert a TF1 ALBERT checkpoint (pre-trained or NER) to a Hugging Face folder: an
+    AlbertModel to fine-tune with transformers, or an AlbertForTokenClassification."""
+    try:
+        from biotag.export.errors import ExportError
+        from biotag.export.tf1.convert import convert as convert_tf1
+        from biotag.export.tf1.export import Tf1Flags
+    except ImportError as exc:
+        console.print(
+            f"error: convert needs the export extra (pip install 'biotag[export]'): {exc}"
+        )
+        raise typer.Exit(EXIT_BAD_INPUT) from exc
+    flags = Tf1Flags(True, config, spm_model, labels, entity_type, lowercase)
+    try:
+        plan = convert_tf1(checkpoint, output_dir, flags.options(), require_head=False)
+    except ExportError as exc:
+        console.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from exc
+    console.print(f"wrote {plan.architecture} to {output_dir}", markup=False)
+
+
+@app.command()
+def inspect(
+    checkpoint: Annotated[
+        Path, typer.Argument(help="TF1 checkpoint directory, Hugging Face folder or bundle.")
+    ],
+    config: Annotated[Path | None, typer.Option(help="TF1: the albert_config.json.")] = None,
+    spm_model: Annotated[Path | None, typer.Option(help="TF1: the SentencePiece model.")] = None,
+    labels: Annotated[str | None, typer.Option(help="TF1: the head's labels.")] = None,
+    entity_type: Annotated[str | None, typer.Option(help="TF1: type of B/I labels.")] = None,
+) -> None:
+    """What CHECKPOINT holds and what `biotag export` would do with it (a TF1 checkpoint needs
+    only its index)."""
+    try:
+        from biotag.export.errors import ExportError
+        from biotag.export.tf1.export import Tf1Flags
+        from biotag.export.tf1.inspect import describe
+    except ImportError as exc:
+        console.print(
+            f"error: inspect needs the export extra (pip install 'biotag[export]'): {exc}"
+        )
+        raise typer.Exit(EXIT_BAD_INPUT) from exc
+    flags = Tf1Flags(True, config, spm_model, labels, entity_type, None)
+    try:
+        rows = describe(checkpoint, flags.options())
+    except ExportError as exc:
+        console.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from exc
+    out = Console(soft_wrap=True)
+    for key, value in rows:
+        out.print(f"{key:>12}  {value}", markup=False, highlight=False)
+
+
+def _environment_help() -> str:
+    """Every setting's environment variable and meaning, for `biotag serve --help`."""
+    from biotag.service.config import Settings
+
+    lines = [
+        f"{'BIOTAG_' + name.upper()}: {field.description}"
+        for name, field in Settings.model_fields.items()
+    ]
+    return "Environment variables (README: Configuration):\n\n" + "\n\n".join(lines)
+
+
+@app.command(epilog=_environment_help())
 def serve(
     models_dir: Annotated[
         Path | None, typer.Option(help="Folder of bundle folders; default: the repo's models/.")
@@ -116,7 +236,7 @@ def serve(
     """Serve every bundle under MODELS_DIR over HTTP. Other settings: BIOTAG_* variables."""
     import uvicorn
 
-    from biotag.service.app import create_app
+    from biotag.service.api.app import create_app
     from biotag.service.config import Settings
 
     overrides = {
@@ -140,7 +260,7 @@ def serve(
     if settings.workers == 1:
         uvicorn.run(create_app(settings), **common)
         return
-    from biotag.service.workers import serve_workers
+    from biotag.service.multiprocess.supervisor import serve_workers
 
     status = serve_workers(settings, overrides, common)
     if status:
@@ -179,6 +299,11 @@ def evaluate_models(
 ) -> None:
     """Entity-level precision / recall / F1 (exact span and type) of MODELS on DATASET."""
     import asyncio
+    import logging
+
+    # the service's log records (e.g. about a bundle) on stderr, marked as such: apart from
+    # the one-line ``error:`` messages and from the results on stdout
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: [%(name)s] %(message)s")
 
     from biotag.evaluation.datasets import DatasetError, load_dataset, parse_type_map
     from biotag.evaluation.runner import EvaluationError, evaluate, in_process, over_http
@@ -234,6 +359,109 @@ def _print_evaluation(result: Evaluation, dataset: Path, json_output: bool) -> N
     if result.ignored_gold:
         ignored = ", ".join(f"{name} ({count})" for name, count in result.ignored_gold.items())
         out.print(f"gold types no evaluated model tags, not scored: {ignored}", markup=False)
+
+
+@app.command("tag")
+def tag_corpus(
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Corpus files, folders (searched for corpus files) or globs: PubMed/MEDLINE XML "
+            "(.xml, .xml.gz), BioC XML (.xml) or JSON (.json), PubTator (.pubtator), JSONL "
+            "(.jsonl), plain text (.txt, one document each); any of them gzipped."
+        ),
+    ],
+    output: Annotated[Path, typer.Option(help="Output folder: one part per input file.")],
+    models: Annotated[
+        list[str] | None, typer.Option(help="Model(s) to run (repeatable); default: all served.")
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="jsonl, pubtator, biocxml or biocjson.")
+    ] = "jsonl",
+    input_format: Annotated[
+        str | None,
+        typer.Option(help="pubmed, biocxml, biocjson, pubtator, jsonl or text; default: detected."),
+    ] = None,
+    models_dir: Annotated[
+        Path | None, typer.Option(help="Folder of bundle folders; default: the repo's models/.")
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option(help="Tag through a running service (e.g. http://127.0.0.1:8000).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Go on in an output folder: finished parts are kept.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option(help="With --resume: keep parts made by other models or settings.")
+    ] = False,
+    section_labels: Annotated[
+        bool,
+        typer.Option(
+            "--section-labels/--no-section-labels",
+            help="Structured abstracts: `LABEL: text` per section (as PubTator), or text only.",
+        ),
+    ] = True,
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Chunks of 64 documents in flight at once.")
+    ] = 8,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Tag only the first N documents of each file.")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=0, help="ONNX Runtime intra-op threads (in process).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress and no summary on stderr.")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="In process: worker processes tagging files at once, each with its own "
+            "runtime and cores/N threads (many-core hosts).",
+        ),
+    ] = 1,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            help="Run on Ray (the ray extra): `local` starts a cluster on this machine, `auto` "
+            "joins the one this node belongs to, or a cluster address (ray://HEAD:10001)."
+        ),
+    ] = None,
+    ray_actors: Annotated[
+        int | None,
+        typer.Option(min=1, help="With --ray: tagging actors (default: one per GPU, else CPUs/2)."),
+    ] = None,
+) -> None:
+    """Tag whole corpora: streamed, one output part per input file, resumable (README: Bulk
+    tagging). Exit 0: all tagged; 1: documents or files failed (see *.errors.jsonl); 2: bad
+    input."""
+    from biotag.bulk.command import EngineChoice, tag_command
+    from biotag.bulk.pipeline import Options
+    from biotag.bulk.readers import InputFormat
+    from biotag.bulk.writer import PartFormat
+
+    try:
+        chosen_output = PartFormat(output_format)
+        chosen_input = InputFormat(input_format) if input_format else None
+    except ValueError as exc:
+        console.print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from exc
+    options = Options(
+        output_dir=output,
+        output=chosen_output,
+        section_labels=section_labels,
+        resume=resume,
+        force=force,
+        chunks_in_flight=concurrency,
+        limit=limit,
+    )
+    if ray is not None and url is not None:
+        console.print("error: choose --url or --ray, not both")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    chosen_models = list(dict.fromkeys(models)) if models else None
+    engine = EngineChoice(chosen_models, models_dir, url, threads, ray, ray_actors, workers)
+    status = tag_command(inputs, options, engine, chosen_input, quiet)
+    if status:
+        raise typer.Exit(status)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.tiny_models import build_tiny_albert, build_tiny_bert
-
 
 @dataclass(frozen=True)
 class TinyCheckpoints:
@@ -26,6 +24,8 @@ class TinyCheckpoints:
 
 @pytest.fixture(scope="session")
 def tiny_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> TinyCheckpoints:
+    from tests.support.tiny_models import build_tiny_albert, build_tiny_bert  # torch: export extra
+
     root = tmp_path_factory.mktemp("checkpoints")
     return TinyCheckpoints(
         albert=build_tiny_albert(root / "albert"), bert=build_tiny_bert(root / "bert")

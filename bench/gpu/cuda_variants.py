@@ -1,8 +1,8 @@
-"""Which CUDA provider settings run the service's Engine fastest, and does memory stay flat.
+"""Which CUDA provider settings run the service's OnnxSession fastest, and does memory stay flat.
 
 The first H200 run found the fp16 graph slower than fp32 (41 ms per single sequence against
 2.4 ms, with the server's CPU busy and the GPU idle) and GPU memory rising ~0.1 MB per batch of
-a new shape. Each variant here is one Engine (fresh session) timed on single sequences of new
+a new shape. Each variant here is one OnnxSession (fresh session) timed on single sequences of new
 lengths, single sequences of one length, and batches of 16; then GPU memory is read before and
 after 150 batches of random shapes. An ONNX Runtime profile of the default fp16 and fp32 graphs
 gives the time per operator type.

@@ -1,4 +1,4 @@
-"""The service's own Engine: reduced vs full precision labels, and memory under varying shapes."""
+"""The service's own OnnxSession: reduced vs full precision labels, and memory by shape."""
 
 from __future__ import annotations
 
@@ -38,9 +38,9 @@ def load_engine(
     threads: int,
     tuning: Tuning | None = None,
 ) -> Any:
-    """The Engine `biotag serve` opens for this bundle (with ``tuning``'s CUDA settings instead
+    """The OnnxSession `biotag serve` opens for this bundle (with ``tuning``'s CUDA settings instead
     of the defaults), running the given precision."""
-    from biotag.service.registry import load_bundle, open_engine
+    from biotag.service.inference.registry import load_bundle, open_session
 
     overrides = {}
     if tuning is not None:
@@ -54,13 +54,13 @@ def load_engine(
         raise RuntimeError(
             f"the bundle has no {precision} graph (has {sorted(loaded.manifest.graphs)})"
         )
-    return open_engine(replace(loaded, precision=precision), settings)  # type: ignore[arg-type]
+    return open_session(replace(loaded, precision=precision), settings)  # type: ignore[arg-type]
 
 
 def _windows(bundle: Path, texts: list[str]) -> tuple[list[np.ndarray], int, int]:
     """Token windows exactly as the service cuts them; also the special-token counts."""
     from biotag.bundle import read_manifest
-    from biotag.service.chunking import DocumentTokenizer, plan_windows
+    from biotag.service.text.chunking import DocumentTokenizer, plan_windows
 
     manifest = read_manifest(bundle)
     tokenizer = DocumentTokenizer.from_json(
@@ -136,7 +136,7 @@ def agreement(
             "tokens_per_s": round(tokens / seconds),
             "batch_invariant": engine.batch_invariant,
         }
-        log(f"agreement: {precision} {len(texts) / seconds:.1f} texts/s through Engine.run")
+        log(f"agreement: {precision} {len(texts) / seconds:.1f} texts/s through OnnxSession.run")
         if precision == candidate and engine.batch_invariant:
             result["batch_invariance"] = _batch_invariance(engine, sequences[:48])
         del engine

@@ -107,9 +107,9 @@ async def in_process(
     """The models' entity types and a chunk tagger on a runtime started here (``cpu_precision``:
     the graph to run on the CPU; default: from the settings)."""
     # lazy: the HTTP path needs neither onnxruntime nor the bundles
-    from biotag.service.batcher import QueueFullError
     from biotag.service.config import Settings
-    from biotag.service.runtime import running
+    from biotag.service.inference.batcher import QueueFullError
+    from biotag.service.inference.runtime import running
 
     overrides: dict[str, Any] = {}
     if models_dir is not None:

@@ -8,6 +8,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from biotag.bundle import Head, Parity, Precision
+from biotag.cpu import host_lacks_vnni
 from biotag.export.samples import SAMPLE_TEXTS
 
 FP32_MAX_DIFF = 1e-4
@@ -76,8 +77,10 @@ def check_graph(
         if precision == "fp32"
         else agreement >= REDUCED_PRECISION_MIN_AGREEMENT
     )
+    on_cpu = providers[0] == "CPUExecutionProvider"
     return Parity(
         checked_on=providers[0],
+        cpu_vnni=not host_lacks_vnni() if on_cpu else None,
         max_abs_logit_diff=diff,
         label_agreement=agreement,
         tokens_compared=int(valid.sum()),

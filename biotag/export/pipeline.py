@@ -10,6 +10,7 @@ from pathlib import Path
 
 from biotag import __version__
 from biotag.bundle import TOKENIZER_FILE, Graph, Manifest, Precision, write_manifest
+from biotag.cpu import host_lacks_vnni
 from biotag.export.checkpoint import CheckpointInfo, file_sha256, inspect_checkpoint
 from biotag.export.errors import ExportError
 
@@ -99,7 +100,6 @@ def export_bundle(
         heads, hidden = config.num_attention_heads, config.hidden_size
         fusion = graphs.optimize(raw, fp32, heads, hidden, skip_layer_norm=False)
         files: dict[Precision, Path] = {"fp32": fp32}
-        int8_weight_bits = 7 if int8_reduce_range else 8
         if "int8" in precisions:
             progress("building the int8 variant")
             files["int8"] = staging / "model.int8.onnx"
@@ -117,6 +117,18 @@ def export_bundle(
         progress("checking parity against the framework model")
         inputs = parity.reference_inputs(tokenizer, max_length)
         expected = parity.reference_logits(model, inputs, input_names)
+        if "int8" in files and not int8_reduce_range and host_lacks_vnni():
+            check = parity.check_graph(
+                str(files["int8"]), "int8", inputs, input_names, expected, info.heads
+            )
+            if check is not None and not check.passed:
+                # this CPU saturates some full-range products; 7-bit weights never saturate
+                progress(
+                    f"int8 label agreement {check.label_agreement:.2%} on this CPU without VNNI "
+                    "(full-range products saturate here); rebuilding it with 7-bit weights"
+                )
+                int8_reduce_range = True
+                graphs.to_int8(fp32, files["int8"], reduce_range=True)
         graph_entries: dict[Precision, Graph] = {}
         failed: dict[str, str] = {}
         for precision, path in files.items():
@@ -140,7 +152,7 @@ def export_bundle(
                 sha256=file_sha256(path),
                 batch_invariant=precision != "int8",
                 parity=figures,
-                weight_bits=int8_weight_bits if precision == "int8" else None,
+                weight_bits=(7 if int8_reduce_range else 8) if precision == "int8" else None,
             )
         if not graph_entries:
             raise ExportError(f"no variant passed its parity check: {failed}")

@@ -38,11 +38,6 @@ class Settings(BaseSettings):
         "sessions and batches the windows of all workers (one CUDA context, fuller batches, "
         "no CPU threads oversubscribed). false: each worker opens its own sessions.",
     )
-    engine_socket: Path | None = Field(
-        default=None,
-        description="Unix socket of the shared engine process; `biotag serve` sets it for its "
-        "workers. Leave unset.",
-    )
     execution_provider: Literal["auto", "cuda", "cpu"] = Field(
         default="auto",
         description="ONNX Runtime provider: `cuda` requires CUDAExecutionProvider, `auto` uses it "
@@ -137,6 +132,12 @@ class Settings(BaseSettings):
         default=30.0,
         ge=0.0,
         description="Graceful shutdown: how long in-flight requests may drain.",
+    )
+    web_page: bool = Field(
+        default=True,
+        description="Serve the web page at `/` (paste an abstract, see and download its "
+        "entities; static files of the package, nothing loaded from elsewhere). false: an "
+        "API-only service, where `/` answers 404.",
     )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
         default="info", description="Log level of the service and uvicorn."

@@ -18,7 +18,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from biotag.service.batcher import BatchStats
+from biotag.service.inference.batcher import BatchStats
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -116,13 +116,14 @@ class Metrics:
         if not self.multiprocess:
             return generate_latest(self.registry)
         combined = CollectorRegistry()
-        multiprocess.MultiProcessCollector(combined)
+        # prometheus_client ships no annotations for its multiprocess module
+        multiprocess.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
         return generate_latest(combined)
 
     def process_exited(self) -> None:
         """Drop this process's live gauges from the multiprocess sums."""
         if self.multiprocess:
-            multiprocess.mark_process_dead(os.getpid())
+            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
     def batch_observer(self, bundle: str) -> BundleBatchObserver:
         return BundleBatchObserver(self, bundle)

@@ -8,7 +8,7 @@ import pytest
 
 from biotag.bundle import read_manifest
 from biotag.service.config import Settings
-from biotag.service.runtime import running
+from biotag.service.inference.runtime import running
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 SENTENCE = "Cisplatin-induced nephrotoxicity was reduced in mice lacking the p53 gene."

@@ -4,28 +4,34 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 
 from biotag import __version__
+from biotag.service.api.errors import install_error_handlers
+from biotag.service.api.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
+from biotag.service.api.page import page_router
+from biotag.service.api.routes import router
+from biotag.service.api.state import ServiceState
 from biotag.service.config import Settings
-from biotag.service.errors import install_error_handlers
+from biotag.service.inference.runtime import start_runtime, stop_runtime
 from biotag.service.metrics import Metrics
-from biotag.service.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
-from biotag.service.routes import router
-from biotag.service.runtime import start_runtime, stop_runtime
-from biotag.service.state import ServiceState
+from biotag.service.multiprocess.worker_runtime import connect_runtime
 
 
-async def _start(state: ServiceState) -> None:
-    state.runtime = await start_runtime(state.settings, state.metrics)
+async def _start(state: ServiceState, engine_socket: Path | None) -> None:
+    if engine_socket is None:
+        state.runtime = await start_runtime(state.settings, state.metrics)
+    else:
+        state.runtime = await connect_runtime(state.settings, engine_socket)
     state.metrics.ready.set(1 if state.ready else 0)
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: ServiceState = app.state.biotag
-    await _start(state)
+    await _start(state, app.state.engine_socket)
     try:
         yield
     finally:
@@ -36,7 +42,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.metrics.process_exited()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, engine_socket: Path | None = None) -> FastAPI:
+    """The service app. ``engine_socket``: in a server worker, the shared engine process that
+    runs its windows (the supervisor passes it); None: this process opens its own sessions."""
     settings = settings or Settings()
     metrics = Metrics()
     app = FastAPI(
@@ -46,9 +54,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "character-exact spans.",
         lifespan=_lifespan,
     )
-    app.state.biotag = ServiceState(settings=settings, metrics=metrics)
+    state = ServiceState(settings=settings, metrics=metrics)
+    app.state.biotag = state
+    app.state.engine_socket = engine_socket
     install_error_handlers(app)
     app.include_router(router)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes, metrics=metrics)
+    if settings.web_page:
+        app.include_router(page_router())
+    app.add_middleware(BodyLimitMiddleware, state=state)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     return app

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import time
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from biotag.service.api.errors import ApiError, BodyTooLargeError, ErrorCode, refuse
+from biotag.service.api.state import ServiceState
 from biotag.service.metrics import Metrics
-
-
-class _BodyTooLargeError(Exception):
-    pass
 
 
 class BodyLimitMiddleware:
     """Refuse bodies over ``max_bytes`` with 413, by Content-Length or while streaming."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, state: ServiceState) -> None:
         self.app = app
-        self.max_bytes = max_bytes
-        self.metrics = metrics
+        self.state = state
+        self.max_bytes = state.settings.max_request_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -28,7 +25,7 @@ class BodyLimitMiddleware:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+            await self._refuse(scope, receive, send)
             return
         received = 0
         started = False
@@ -39,7 +36,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLargeError
+                    raise BodyTooLargeError(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -49,26 +46,14 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLargeError:
+        except BodyTooLargeError:  # raised where no exception handler answered it
             if not started:
-                await self._refuse(send)
+                await self._refuse(scope, receive, send)
 
-    async def _refuse(self, send: Send) -> None:
-        self.metrics.rejections.labels("request_too_large").inc()
-        body = orjson.dumps(
-            {
-                "error": {
-                    "code": "request_too_large",
-                    "message": f"the request body exceeds {self.max_bytes} bytes",
-                }
-            }
-        )
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"the request body exceeds {self.max_bytes} bytes"
+        response = refuse(self.state, ApiError(ErrorCode.REQUEST_TOO_LARGE, message))
+        await response(scope, receive, send)
 
 
 class RequestMetricsMiddleware:

@@ -12,18 +12,18 @@ from fastapi import APIRouter, Query, Request
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
-from biotag.service.batcher import BatcherStoppedError, QueueFullError, TooManySequencesError
-from biotag.service.errors import ApiError, ErrorCode
-from biotag.service.formats import (
+from biotag.service.api.errors import ApiError, ErrorCode, error_response
+from biotag.service.api.schemas import Document, ErrorResponse, TagRequest, TagResponse
+from biotag.service.api.state import StateDep
+from biotag.service.config import Settings
+from biotag.service.inference.tagging import Tagged, Tagger
+from biotag.service.text.formats import (
     MEDIA_TYPES,
     OutputFormat,
     TaggedDocument,
     pubtator_id_problem,
     render,
 )
-from biotag.service.schemas import Document, ErrorResponse, TagRequest, TagResponse
-from biotag.service.state import ServiceState, StateDep
-from biotag.service.tagging import Tagged, Tagger, UnknownModelError
 
 router = APIRouter()
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -44,31 +44,15 @@ def _json(payload: object, status_code: int = 200) -> Response:
     return Response(orjson.dumps(payload), status_code=status_code, media_type="application/json")
 
 
-def _refusal(
-    state: ServiceState,
-    code: ErrorCode,
-    message: str,
-    retry: bool = False,
-    details: list[dict[str, object]] | None = None,
-) -> ApiError:
-    """The error to raise for a refused request, counted by its code."""
-    state.metrics.rejections.labels(code.value).inc()
-    retry_after_s = state.settings.retry_after_s if retry else None
-    return ApiError(code, message, details=details, retry_after_s=retry_after_s)
-
-
-def _check_limits(state: ServiceState, documents: list[Document]) -> None:
-    settings = state.settings
+def _check_limits(settings: Settings, documents: list[Document]) -> None:
     if len(documents) > settings.max_documents:
-        raise _refusal(
-            state,
+        raise ApiError(
             ErrorCode.TOO_MANY_DOCUMENTS,
             f"{len(documents)} documents; at most {settings.max_documents} per request",
         )
     for index, document in enumerate(documents):
         if len(document.text) > settings.max_document_chars:
-            raise _refusal(
-                state,
+            raise ApiError(
                 ErrorCode.DOCUMENT_TOO_LARGE,
                 f"document {index} has {len(document.text)} characters; "
                 f"at most {settings.max_document_chars}",
@@ -82,12 +66,10 @@ async def _client_gone(request: Request) -> None:
 
 
 async def _tag_unless_disconnected(
-    tagger: Tagger,
-    state: ServiceState,
-    request: Request,
-    texts: list[str],
-    models: list[str] | None,
+    tagger: Tagger, request: Request, texts: list[str], models: list[str] | None
 ) -> Tagged | None:
+    """The tagger's answer; None when the client left first. Its refusals (unknown model, queue
+    full...) propagate as they are: the error table answers them."""
     work = asyncio.ensure_future(tagger.tag(texts, models))
     watcher = asyncio.ensure_future(_client_gone(request))
     try:
@@ -97,36 +79,17 @@ async def _tag_unless_disconnected(
     if not work.done():
         work.cancel()  # its queued windows are dropped before they run
         return None
-    try:
-        return work.result()
-    except UnknownModelError as exc:
-        raise _refusal(state, ErrorCode.UNKNOWN_MODEL, str(exc)) from exc
-    except TooManySequencesError as exc:
-        raise _refusal(
-            state,
-            ErrorCode.REQUEST_TOO_LARGE,
-            f"the documents need more windows than one queue holds "
-            f"({state.settings.max_queue_windows}); send fewer or shorter documents",
-        ) from exc
-    except BatcherStoppedError as exc:
-        raise _refusal(
-            state, ErrorCode.NOT_READY, "the inference engine stopped", retry=True
-        ) from exc
-    except QueueFullError as exc:
-        raise _refusal(
-            state, ErrorCode.QUEUE_FULL, "the service is at capacity; retry shortly", retry=True
-        ) from exc
+    return work.result()
 
 
-def _check_pubtator_ids(state: ServiceState, ids: list[str]) -> None:
+def _check_pubtator_ids(ids: list[str]) -> None:
     problems: list[dict[str, object]] = [
         {"loc": ["body", "documents", str(index), "id"], "msg": problem}
         for index, document_id in enumerate(ids)
         if (problem := pubtator_id_problem(document_id)) is not None
     ]
     if problems:
-        raise _refusal(
-            state,
+        raise ApiError(
             ErrorCode.VALIDATION_ERROR,
             f"{len(problems)} document id(s) cannot be written as PubTator",
             details=problems,
@@ -150,19 +113,17 @@ async def tag(
 ) -> Response:
     """Tag documents with the requested models (all served models by default)."""
     documents = body.resolved_documents()
-    _check_limits(state, documents)
+    _check_limits(state.settings, documents)
     ids = [
         document.id if document.id is not None else str(index)
         for index, document in enumerate(documents)
     ]
     if output is OutputFormat.PUBTATOR:
-        _check_pubtator_ids(state, ids)
+        _check_pubtator_ids(ids)
     if state.runtime is None or not state.registry.models:
-        raise _refusal(state, ErrorCode.NOT_READY, "no model is loaded", retry=True)
+        raise ApiError(ErrorCode.NOT_READY, "no model is loaded")
     texts = [document.text for document in documents]
-    tagged = await _tag_unless_disconnected(
-        state.runtime.tagger, state, request, texts, body.models
-    )
+    tagged = await _tag_unless_disconnected(state.runtime.tagger, request, texts, body.models)
     if tagged is None:
         return Response(status_code=499)  # nobody is listening; uvicorn drops it
     entity_counts: collections.Counter[tuple[str, str]] = collections.Counter()
@@ -216,12 +177,12 @@ async def readyz(state: StateDep) -> Response:
     if state.ready:
         return _json({"status": "ready", "models": sorted(state.registry.models)})
     reasons = state.not_ready_reasons()
-    raise ApiError(
+    error = ApiError(
         ErrorCode.NOT_READY,
         "; ".join(f"{where}: {why}" for where, why in reasons.items()),
         details=[{"where": where, "why": why} for where, why in reasons.items()],
-        retry_after_s=state.settings.retry_after_s,
     )
+    return error_response(error, state.settings.retry_after_s)  # a probe, not a refused request
 
 
 @router.get("/metrics")

@@ -123,10 +123,6 @@ class Batcher:
         self._running: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
 
-    @property
-    def depth(self) -> int:
-        return len(self._pending)
-
     async def in_every_thread(self, function: Callable[[], object]) -> None:
         """Run ``function`` once in each thread that runs batches (before ``start``), for
         per-thread state such as what a GPU provider prepares per input shape."""
@@ -191,6 +187,7 @@ class Batcher:
     def _drop_cancelled(self) -> None:
         if any(item.future.done() for item in self._pending):
             self._pending = deque(item for item in self._pending if not item.future.done())
+            self._observer.on_queue_depth(len(self._pending))
 
     def _is_full(self) -> bool:
         if len(self._pending) >= self._limits.max_batch_size:

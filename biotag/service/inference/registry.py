@@ -1,38 +1,43 @@
 """Find bundles under the models folder and turn each into a tokenizer, heads and (in the process
-that runs them) an engine."""
+that runs them) an ONNX Runtime session."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from biotag.bundle import MANIFEST_FILE, Head, Manifest, Precision, read_manifest
-from biotag.service.chunking import DocumentTokenizer
+from biotag.bundle import MANIFEST_FILE, Graph, Head, Manifest, Precision, read_manifest
+from biotag.cpu import host_lacks_vnni
 from biotag.service.config import Settings
-from biotag.service.decoding import LabelTable
-from biotag.service.engine import Engine, EngineError, EngineOptions, Provider, cuda_available
-from biotag.service.shapes import ShapeBuckets
+from biotag.service.inference.session import (
+    OnnxSession,
+    OnnxSessionOptions,
+    Provider,
+    SessionError,
+    cuda_available,
+)
+from biotag.service.inference.shapes import ShapeBuckets
+from biotag.service.text.chunking import DocumentTokenizer
+from biotag.service.text.decoding import LabelTable
 
 logger = logging.getLogger(__name__)
-_CPUINFO = Path("/proc/cpuinfo")
 
 
-def lacks_vnni(cpuinfo: str) -> bool:
-    """Whether /proc/cpuinfo text describes a CPU without VNNI int8 dot products; False when
-    it lists no x86 flags (another architecture: nothing known to warn about)."""
-    for line in cpuinfo.splitlines():
-        if line.startswith("flags"):
-            return not {"avx512_vnni", "avx_vnni"} & set(line.partition(":")[2].split())
-    return False
-
-
-@functools.cache
-def _host_lacks_vnni() -> bool:
-    """This host's answer, read once (every int8 bundle asks)."""
-    return _CPUINFO.is_file() and lacks_vnni(_CPUINFO.read_text(encoding="utf-8", errors="replace"))
+def unmeasured_here(manifest: Manifest, graph: Graph) -> bool:
+    """Whether this CPU may compute ``graph`` differently from every measurement the bundle
+    carries: full-range int8 weights on a CPU without VNNI (where ONNX Runtime's products can
+    saturate), and neither the graph's parity nor any F1 figure was measured on such a CPU."""
+    if graph.weight_bits != 8 or not host_lacks_vnni():
+        return False
+    parity_here = graph.parity is not None and graph.parity.cpu_vnni is False
+    f1_here = any(
+        "f1_without_vnni" in figures
+        for datasets in manifest.evaluation.values()
+        for figures in datasets.values()
+    )
+    return not (parity_here or f1_here)
 
 
 @dataclass(frozen=True)
@@ -73,14 +78,14 @@ class Registry:
     bundles: dict[str, LoadedBundle] = field(default_factory=dict)  # bundle name -> bundle
     models: dict[str, LoadedBundle] = field(default_factory=dict)  # model (head) name -> bundle
     # bundle name -> its session; empty in server workers whose windows a shared engine runs
-    engines: dict[str, Engine] = field(default_factory=dict)
+    sessions: dict[str, OnnxSession] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # bundle folder -> why it is not served
 
 
 def choose_provider(settings: Settings) -> Provider:
     if settings.execution_provider == "cuda":
         if not cuda_available():
-            raise EngineError(
+            raise SessionError(
                 "BIOTAG_EXECUTION_PROVIDER=cuda but ONNX Runtime has no CUDA provider"
             )
         return "cuda"
@@ -98,7 +103,7 @@ def choose_precision(manifest: Manifest, provider: Provider, settings: Settings)
     for precision in (wanted, *fallbacks):
         if precision in manifest.graphs:
             return precision
-    raise EngineError(f"bundle has no graph {provider} can run (has {sorted(manifest.graphs)})")
+    raise SessionError(f"bundle has no graph {provider} can run (has {sorted(manifest.graphs)})")
 
 
 def load_bundle(directory: Path, settings: Settings, provider: Provider) -> LoadedBundle:
@@ -107,7 +112,11 @@ def load_bundle(directory: Path, settings: Settings, provider: Provider) -> Load
     tokenizer_json = (directory / manifest.tokenizer).read_text(encoding="utf-8")
     tokenizer = DocumentTokenizer.from_json(tokenizer_json)
     window_tokens = min(settings.window_tokens or manifest.max_length, manifest.max_length)
-    stride = min(settings.window_stride, (window_tokens - tokenizer.special_count) // 2 - 1)
+    stride = max(0, min(settings.window_stride, (window_tokens - tokenizer.special_count) // 2 - 1))
+    target = min(settings.window_target_tokens or window_tokens, window_tokens)
+    _log_clamped(manifest.name, "window_tokens", settings.window_tokens, window_tokens)
+    _log_clamped(manifest.name, "window_stride", settings.window_stride, stride)
+    _log_clamped(manifest.name, "window_target_tokens", settings.window_target_tokens, target)
     return LoadedBundle(
         directory=directory,
         manifest=manifest,
@@ -116,8 +125,8 @@ def load_bundle(directory: Path, settings: Settings, provider: Provider) -> Load
         provider=provider,
         precision=choose_precision(manifest, provider, settings),
         window_tokens=window_tokens,
-        window_target_tokens=min(settings.window_target_tokens or window_tokens, window_tokens),
-        window_stride=max(0, stride),
+        window_target_tokens=target,
+        window_stride=stride,
         heads={
             head.name: ServedHead(head, LabelTable.from_labels(head.labels))
             for head in manifest.heads
@@ -125,7 +134,16 @@ def load_bundle(directory: Path, settings: Settings, provider: Provider) -> Load
     )
 
 
-def open_engine(bundle: LoadedBundle, settings: Settings) -> Engine:
+def _log_clamped(bundle: str, setting: str, asked: int | None, used: int) -> None:
+    """Say so when a setting asks for more than this bundle takes (0 / unset mean "as the
+    bundle allows" and are not clamps)."""
+    if asked and asked > used:
+        logger.info(
+            "bundle %s: %s %d is more than it takes; using %d", bundle, setting, asked, used
+        )
+
+
+def open_session(bundle: LoadedBundle, settings: Settings) -> OnnxSession:
     buckets = None
     if bundle.provider == "cuda" and settings.cuda_width_multiple > 0:
         buckets = ShapeBuckets(
@@ -135,16 +153,20 @@ def open_engine(bundle: LoadedBundle, settings: Settings) -> Engine:
             max_tokens=settings.max_batch_tokens,
         )
     graph = bundle.manifest.graphs[bundle.precision]
-    if bundle.provider == "cpu" and graph.weight_bits == 8 and _host_lacks_vnni():
+    if bundle.provider == "cpu" and unmeasured_here(bundle.manifest, graph):
         logger.warning(
-            "bundle %s: this CPU has no VNNI, and ONNX Runtime's int8 kernels can saturate on "
-            "the graph's full-range weights; export with --int8-reduce-range for such hosts, "
-            "or serve fp32 (BIOTAG_CPU_PRECISION=fp32)",
+            "bundle %s: this CPU has no VNNI, where ONNX Runtime's int8 products can saturate, "
+            "and the bundle's int8 graph was only checked on a CPU with VNNI; re-export it on "
+            "this CPU (`biotag export` checks parity here and falls back to 7-bit weights if "
+            "needed) or with --int8-reduce-range%s",
             bundle.name,
+            ", or serve fp32 (BIOTAG_CPU_PRECISION=fp32)"
+            if "fp32" in bundle.manifest.graphs
+            else "",
         )
-    return Engine(
+    return OnnxSession(
         bundle.directory / graph.file,
-        EngineOptions(
+        OnnxSessionOptions(
             bundle.provider,
             settings.intra_op_threads,
             settings.cuda_device_id,
@@ -157,11 +179,11 @@ def open_engine(bundle: LoadedBundle, settings: Settings) -> Engine:
 
 
 def load_registry(
-    settings: Settings, provider: Provider | None = None, open_engines: bool = True
+    settings: Settings, provider: Provider | None = None, open_sessions: bool = True
 ) -> Registry:
     """Load every bundle folder; a broken one is recorded in ``errors`` and the rest still load.
 
-    ``provider``: default from the settings. Without ``open_engines`` no session is opened (a
+    ``provider``: default from the settings. Without ``open_sessions`` no session is opened (a
     shared engine process runs the windows).
     """
     registry = Registry()
@@ -172,7 +194,7 @@ def load_registry(
     if provider is None:
         try:
             provider = choose_provider(settings)
-        except EngineError as exc:
+        except SessionError as exc:
             registry.errors[str(root)] = str(exc)
             return registry
     for directory in sorted(p for p in root.iterdir() if (p / MANIFEST_FILE).is_file()):
@@ -184,14 +206,14 @@ def load_registry(
             if clashes:  # refused before a session is opened for it
                 registry.errors[directory.name] = f"model names already served: {sorted(clashes)}"
                 continue
-            engine = open_engine(bundle, settings) if open_engines else None
+            session = open_session(bundle, settings) if open_sessions else None
         except Exception as exc:  # any broken bundle: report it, keep serving the others
             registry.errors[directory.name] = f"{type(exc).__name__}: {exc}"
             logger.error("bundle %s not served: %s", directory.name, exc)
             continue
         registry.bundles[bundle.name] = bundle
-        if engine is not None:
-            registry.engines[bundle.name] = engine
+        if session is not None:
+            registry.sessions[bundle.name] = session
         for model_name in bundle.heads:
             registry.models[model_name] = bundle
     if not registry.bundles and not registry.errors:

@@ -11,14 +11,14 @@ from typing import Literal
 import numpy as np
 import onnxruntime as ort
 
-from biotag.service.shapes import ShapeBuckets
+from biotag.service.inference.shapes import ShapeBuckets
 
 Provider = Literal["cuda", "cpu"]
 _ORT_PROVIDER = {"cuda": "CUDAExecutionProvider", "cpu": "CPUExecutionProvider"}
 logger = logging.getLogger(__name__)
 
 
-class EngineError(RuntimeError):
+class SessionError(RuntimeError):
     """The session cannot be created or run on the requested provider."""
 
 
@@ -27,7 +27,7 @@ def cuda_available() -> bool:
 
 
 @dataclass(frozen=True)
-class EngineOptions:
+class OnnxSessionOptions:
     provider: Provider
     intra_op_threads: int = 0
     cuda_device_id: int = 0
@@ -36,7 +36,7 @@ class EngineOptions:
     padded_batches: bool | None = None  # None: on CUDA only
 
 
-class Engine:
+class OnnxSession:
     """Runs batches of token-id sequences and returns per-token logits.
 
     On CUDA a batch runs padded, as one tensor. On the CPU its sequences run one at a time,
@@ -48,7 +48,7 @@ class Engine:
     def __init__(
         self,
         graph: Path,
-        options: EngineOptions,
+        options: OnnxSessionOptions,
         pad_id: int,
         batch_invariant: bool,
     ) -> None:
@@ -86,10 +86,10 @@ class Engine:
                 str(graph), session_options, providers=providers, disabled_optimizers=disabled
             )
         except Exception as exc:  # ORT raises its own exception types without a common base
-            raise EngineError(f"cannot load {graph.name} on {options.provider}: {exc}") from exc
+            raise SessionError(f"cannot load {graph.name} on {options.provider}: {exc}") from exc
         active = self._session.get_providers()[0]
         if active != _ORT_PROVIDER[options.provider]:
-            raise EngineError(
+            raise SessionError(
                 f"{graph.name}: asked for {options.provider}, ONNX Runtime chose {active}"
             )
         self.provider = options.provider
@@ -140,13 +140,13 @@ class Engine:
 
     def _forward(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         if self.provider == "cpu":
-            return self._session.run(["logits"], feeds)[0]
+            return np.asarray(self._session.run(["logits"], feeds)[0])
         binding = self._session.io_binding()
         for name, array in feeds.items():
             binding.bind_cpu_input(name, array)
         binding.bind_output("logits", "cuda", self._device_id)
         self._session.run_with_iobinding(binding)
-        return binding.copy_outputs_to_cpu()[0]
+        return np.asarray(binding.copy_outputs_to_cpu()[0])
 
     def warm_up(self, rows: int, length: int) -> int:
         """Run the largest batch shape once so the first request does not pay for allocation;

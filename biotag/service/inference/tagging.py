@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from biotag.service.batcher import WindowRunner
-from biotag.service.chunking import EncodedDocument, Window, plan_sentence_windows
-from biotag.service.decoding import decode_words, index_words, softmax
-from biotag.service.registry import LoadedBundle, Registry
+from biotag.service.inference.batcher import WindowRunner
+from biotag.service.inference.registry import LoadedBundle, Registry
+from biotag.service.text.chunking import EncodedDocument, Window, plan_sentence_windows
+from biotag.service.text.decoding import decode_words, index_words, softmax
+from biotag.service.text.entities import Entity
 
 SCORE_DECIMALS = 4
 
@@ -24,16 +25,6 @@ class UnknownModelError(LookupError):
     def __init__(self, names: list[str], served: list[str]) -> None:
         super().__init__(f"unknown model(s) {names}; served: {served}")
         self.names = names
-
-
-@dataclass(frozen=True, slots=True)
-class Entity:
-    start: int
-    end: int
-    text: str
-    type: str
-    score: float
-    model: str
 
 
 @dataclass(frozen=True)

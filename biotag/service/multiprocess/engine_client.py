@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from biotag.service.batcher import BatcherStoppedError
-from biotag.service.engine_protocol import (
+from biotag.service.inference.batcher import BatcherStoppedError
+from biotag.service.multiprocess.engine_protocol import (
     ProtocolError,
     Result,
     RunRequest,

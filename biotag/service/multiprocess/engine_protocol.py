@@ -24,7 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from biotag.service.batcher import BatcherStoppedError, QueueFullError, TooManySequencesError
+from biotag.service.inference.batcher import (
+    BatcherStoppedError,
+    QueueFullError,
+    TooManySequencesError,
+)
 
 _LENGTH = struct.Struct("<I")
 _KIND = struct.Struct("<B")

@@ -26,9 +26,11 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from biotag.service.batcher import WindowRunner
 from biotag.service.config import Settings
-from biotag.service.engine_protocol import (
+from biotag.service.inference.batcher import WindowRunner
+from biotag.service.inference.runtime import running
+from biotag.service.metrics import Metrics
+from biotag.service.multiprocess.engine_protocol import (
     Kind,
     ProtocolError,
     Result,
@@ -43,8 +45,6 @@ from biotag.service.engine_protocol import (
     kind_of,
     read_frame,
 )
-from biotag.service.metrics import Metrics
-from biotag.service.runtime import running
 
 logger = logging.getLogger(__name__)
 _STOP_TIMEOUT_S = 30.0
@@ -104,7 +104,7 @@ def run_engine_process(socket: str, lifeline: Connection) -> None:
     # which still need it: the parent closes the lifeline once they are done
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    settings = Settings(engine_socket=None)
+    settings = Settings()
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s:     [engine] %(message)s"
     )

@@ -26,8 +26,9 @@ from typing import Any
 
 import uvicorn
 
+from biotag.service.api.app import create_app
 from biotag.service.config import Settings
-from biotag.service.engine_process import EngineStartError, shared_engine
+from biotag.service.multiprocess.engine_server import EngineStartError, SharedEngine, shared_engine
 
 logger = logging.getLogger(__name__)
 EXIT_FAILED = 1
@@ -59,12 +60,10 @@ def serve_workers(
         engine = None
         if settings.shared_engine:
             try:
-                shared = stack.enter_context(shared_engine())
+                engine = stack.enter_context(shared_engine())
             except EngineStartError as exc:
                 logger.error("%s", exc)
                 return EXIT_FAILED
-            os.environ["BIOTAG_ENGINE_SOCKET"] = str(shared.socket)
-            engine = shared.process
         logger.info(
             "serving on http://%s:%d with %d workers%s",
             settings.host,
@@ -75,7 +74,7 @@ def serve_workers(
         return _supervise(settings, server, engine)
 
 
-def _supervise(settings: Settings, server: dict[str, Any], engine: BaseProcess | None) -> int:
+def _supervise(settings: Settings, server: dict[str, Any], engine: SharedEngine | None) -> int:
     """Start the workers, restart one that dies, stop all on a signal or when the engine dies."""
     context = multiprocessing.get_context("spawn")
     stop = threading.Event()
@@ -83,8 +82,12 @@ def _supervise(settings: Settings, server: dict[str, Any], engine: BaseProcess |
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
 
+    engine_socket = engine.socket if engine else None
+
     def start_worker() -> BaseProcess:
-        process = context.Process(target=_run_worker, args=(server,), name="biotag-worker")
+        process = context.Process(
+            target=_run_worker, args=(server, engine_socket), name="biotag-worker"
+        )
         process.start()
         return process
 
@@ -92,9 +95,11 @@ def _supervise(settings: Settings, server: dict[str, Any], engine: BaseProcess |
     status = 0
     try:
         while not stop.is_set():
-            sentinels = [w.sentinel for w in workers] + ([engine.sentinel] if engine else [])
+            sentinels = [w.sentinel for w in workers]
+            if engine is not None:
+                sentinels.append(engine.process.sentinel)
             multiprocessing.connection.wait(sentinels, timeout=_SUPERVISE_INTERVAL_S)
-            if engine is not None and not engine.is_alive():
+            if engine is not None and not engine.process.is_alive():
                 logger.error("the shared engine process died; stopping the server")
                 status = EXIT_FAILED
                 break
@@ -122,12 +127,13 @@ def _supervise(settings: Settings, server: dict[str, Any], engine: BaseProcess |
     return status
 
 
-def _run_worker(server: dict[str, Any]) -> None:
-    """Entry point of a spawned worker: its own socket on the shared port, one uvicorn server."""
+def _run_worker(server: dict[str, Any], engine_socket: Path | None) -> None:
+    """Entry point of a spawned worker: its own socket on the shared port, one uvicorn server;
+    its windows run in the shared engine process on ``engine_socket`` when there is one."""
     sock = _listening_socket(server["host"], server["port"], reuse_port=True)
     sock.listen(2048)
-    config = uvicorn.Config("biotag.service.app:create_app", factory=True, **server)
-    uvicorn.Server(config).run(sockets=[sock])
+    app = create_app(Settings(), engine_socket=engine_socket)  # settings from the environment
+    uvicorn.Server(uvicorn.Config(app, **server)).run(sockets=[sock])
 
 
 def _listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:

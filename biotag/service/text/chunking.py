@@ -17,7 +17,7 @@ from itertools import pairwise
 import numpy as np
 from tokenizers import Tokenizer
 
-from biotag.service.sentences import sentence_starts
+from biotag.service.text.sentences import sentence_starts
 
 
 @dataclass(frozen=True, slots=True)

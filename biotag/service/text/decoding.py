@@ -29,7 +29,7 @@ OUT, BEGIN, INSIDE, END, SINGLE = range(5)
 
 
 @dataclass(frozen=True, slots=True)
-class Span:
+class ScoredSpan:
     start: int
     end: int
     entity_type: str
@@ -61,7 +61,8 @@ class LabelTable:
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted, dtype=np.float32)
-    return exp / exp.sum(axis=-1, keepdims=True)
+    probabilities: np.ndarray = exp / exp.sum(axis=-1, keepdims=True)
+    return probabilities
 
 
 def segment_words(text: str) -> tuple[np.ndarray, np.ndarray]:
@@ -170,7 +171,7 @@ def index_words(text: str, token_offsets: np.ndarray) -> Words:
 
 def decode_words(
     text: str, words: Words, probabilities: np.ndarray, table: LabelTable
-) -> list[Span]:
+) -> list[ScoredSpan]:
     """Entities of one document from its words and its tokens' label probabilities.
 
     The score of an entity is the mean, over its words, of the probability of its type
@@ -193,7 +194,7 @@ def decode_words(
     totals = np.concatenate((np.zeros((1, totals.shape[1])), totals))
     scores = (totals[lasts + 1, entity_types] - totals[firsts, entity_types]) / (lasts - firsts + 1)
     return [
-        Span(start, end, table.type_names[entity_type], min(1.0, max(0.0, score)))
+        ScoredSpan(start, end, table.type_names[entity_type], min(1.0, max(0.0, score)))
         for start, end, entity_type, score in zip(
             words.starts[firsts].tolist(),
             words.ends[lasts].tolist(),

@@ -16,7 +16,7 @@ from enum import StrEnum
 
 import orjson
 
-from biotag.service.tagging import Entity
+from biotag.service.text.entities import Entity
 
 
 class OutputFormat(StrEnum):

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 
-from biotag.service.batcher import (
+from biotag.service.inference.batcher import (
     Batcher,
     BatchLimits,
     BatchStats,
@@ -62,14 +62,23 @@ async def test_results_return_to_their_callers() -> None:
         await batcher.stop()
 
 
+class _Gate(threading.Event):
+    """Set to let batches run; ``entered`` is set once a batch waits at it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+
+
 @contextlib.asynccontextmanager
-async def _gated_batcher() -> AsyncIterator[tuple[Batcher, threading.Event, list[int]]]:
+async def _gated_batcher() -> AsyncIterator[tuple[Batcher, _Gate, list[int]]]:
     """A started batcher whose batches wait for the gate; the list records what ran."""
-    gate = threading.Event()
+    gate = _Gate()
     ran: list[int] = []
 
     def gated(sequences: list[np.ndarray]) -> list[np.ndarray]:
-        gate.wait(5)
+        gate.entered.set()
+        gate.wait(30)
         ran.extend(int(s[0]) for s in sequences)
         return sequences
 
@@ -94,7 +103,7 @@ async def test_full_queue_refuses_the_whole_submission() -> None:
 async def test_cancelled_items_are_dropped_before_they_run() -> None:
     async with _gated_batcher() as (batcher, gate, ran):
         first = batcher.submit([np.array([1, 1])])
-        await asyncio.sleep(0.05)  # the first batch is now running and blocked
+        assert await asyncio.to_thread(gate.entered.wait, 30)  # running and blocked
         doomed = batcher.submit([np.array([2, 2])])
         kept = batcher.submit([np.array([3, 3])])
         doomed[0].cancel()
@@ -107,7 +116,8 @@ async def test_cancelled_items_are_dropped_before_they_run() -> None:
 async def test_withdrawn_requests_free_queue_room_at_once() -> None:
     async with _gated_batcher() as (batcher, gate, _):
         running = batcher.submit([np.arange(4)])
-        await asyncio.sleep(0.05)  # running and blocked: the loop does not look at the queue
+        # running and blocked: the loop does not look at the queue
+        assert await asyncio.to_thread(gate.entered.wait, 30)
         withdrawn = asyncio.ensure_future(batcher.run([np.arange(4)] * 8))
         await asyncio.sleep(0)
         withdrawn.cancel()

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from biotag.bundle import read_manifest
-from biotag.service.config import Settings
-from biotag.service.registry import choose_precision, lacks_vnni, load_registry
+from biotag.bundle import Parity, read_manifest
+from biotag.service.config import REPO_MODELS_DIR, Settings
+from biotag.service.inference import registry as registry_module
+from biotag.service.inference.registry import choose_precision, load_registry
 
 
 @pytest.mark.parametrize(
@@ -21,13 +22,11 @@ from biotag.service.registry import choose_precision, lacks_vnni, load_registry
         ({"fp32", "int8"}, "cuda", "fp16", "fp32"),
     ],
 )
-def test_choose_precision(
-    tiny_bundles_dir: Path, available: set[str], provider: str, configured: str, chosen: str
-) -> None:
-    manifest = read_manifest(tiny_bundles_dir / "tiny-bert")
-    manifest = manifest.model_copy(
-        update={"graphs": {p: g for p, g in manifest.graphs.items() if p in available}}
-    )
+def test_choose_precision(available: set[str], provider: str, configured: str, chosen: str) -> None:
+    manifest = read_manifest(REPO_MODELS_DIR / "default")
+    graph = manifest.graphs["int8"]
+    graphs = {p: graph.model_copy(update={"precision": p}) for p in available}
+    manifest = manifest.model_copy(update={"graphs": graphs})
     key = "cuda_precision" if provider == "cuda" else "cpu_precision"
     assert choose_precision(manifest, provider, Settings(**{key: configured})) == chosen
 
@@ -38,23 +37,39 @@ def test_missing_models_folder_is_reported(tmp_path: Path) -> None:
     assert "does not exist" in next(iter(registry.errors.values()))
 
 
-def test_int8_runs_one_sequence_at_a_time(tiny_bundles_dir: Path) -> None:
+def test_int8_runs_one_sequence_at_a_time() -> None:
     registry = load_registry(
-        Settings(models_dir=tiny_bundles_dir, cpu_precision="int8", intra_op_threads=1)
+        Settings(models_dir=REPO_MODELS_DIR, cpu_precision="int8", intra_op_threads=1)
     )
-    bundle = registry.bundles["tiny-bert"]
+    bundle = registry.bundles["default"]
     assert bundle.precision == "int8"
-    assert registry.engines["tiny-bert"].batch_invariant is False
+    assert registry.sessions["default"].batch_invariant is False
 
 
-@pytest.mark.parametrize(
-    ("cpuinfo", "lacking"),
-    [
-        ("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16\n", False),
-        ("flags\t\t: fpu sse4_2 avx avx2 fma avx_vnni\n", False),
-        ("processor\t: 0\nflags\t\t: fpu sse4_2 avx avx2 fma\n", True),
-        ("processor\t: 0\nFeatures\t: fp asimd asimddp\n", False),  # arm64: no x86 flags
-    ],
-)
-def test_cpus_without_vnni_are_recognised(cpuinfo: str, lacking: bool) -> None:
-    assert lacks_vnni(cpuinfo) is lacking
+def test_only_int8_graphs_never_measured_without_vnni_are_warned_about(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(registry_module, "host_lacks_vnni", lambda: True)
+    default = read_manifest(REPO_MODELS_DIR / "default")
+    # the default bundle's F1 was measured on a CPU without VNNI as well: nothing to warn about
+    assert not registry_module.unmeasured_here(default, default.graphs["int8"])
+    unmeasured = default.model_copy(update={"evaluation": {}})
+    graph = unmeasured.graphs["int8"]
+    checked_with_vnni = Parity(
+        checked_on="CPUExecutionProvider",
+        cpu_vnni=True,
+        max_abs_logit_diff=0.5,
+        label_agreement=0.995,
+        tokens_compared=300,
+        passed=True,
+    )
+    with_vnni = graph.model_copy(update={"parity": checked_with_vnni})
+    assert registry_module.unmeasured_here(unmeasured, with_vnni)
+    without_vnni = checked_with_vnni.model_copy(update={"cpu_vnni": False})
+    assert not registry_module.unmeasured_here(
+        unmeasured, graph.model_copy(update={"parity": without_vnni})
+    )
+    seven_bit = with_vnni.model_copy(update={"weight_bits": 7})
+    assert not registry_module.unmeasured_here(unmeasured, seven_bit)
+    monkeypatch.setattr(registry_module, "host_lacks_vnni", lambda: False)
+    assert not registry_module.unmeasured_here(unmeasured, with_vnni)

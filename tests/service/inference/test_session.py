@@ -1,21 +1,22 @@
-"""The Engine on a real ONNX Runtime session (CPU): padding to shape buckets changes nothing."""
+"""OnnxSession on a real ONNX Runtime session (CPU): padding to shape buckets changes nothing."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from biotag.bundle import read_manifest
-from biotag.service.engine import Engine, EngineOptions
-from biotag.service.shapes import ShapeBuckets
+from biotag.service.inference.session import OnnxSession, OnnxSessionOptions
+from biotag.service.inference.shapes import ShapeBuckets
 
 
-def _engine(bundle: Path, buckets: ShapeBuckets | None, padded_batches: bool) -> Engine:
+def _engine(bundle: Path, buckets: ShapeBuckets | None, padded_batches: bool) -> OnnxSession:
     manifest = read_manifest(bundle)
-    return Engine(
+    return OnnxSession(
         bundle / manifest.graphs["fp32"].file,  # type: ignore[index]
-        EngineOptions(
+        OnnxSessionOptions(
             "cpu", intra_op_threads=1, shape_buckets=buckets, padded_batches=padded_batches
         ),
         pad_id=manifest.pad_token_id,
@@ -23,6 +24,7 @@ def _engine(bundle: Path, buckets: ShapeBuckets | None, padded_batches: bool) ->
     )
 
 
+@pytest.mark.slow
 def test_bucketed_batches_give_the_logits_of_exact_ones(tiny_bundles_dir: Path) -> None:
     bundle = tiny_bundles_dir / "tiny-disease"
     buckets = ShapeBuckets(width_multiple=16, max_width=128, max_rows=8, max_tokens=1024)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from biotag.service.shapes import ShapeBuckets
+from biotag.service.inference.shapes import ShapeBuckets
 
 SERVICE_DEFAULTS = ShapeBuckets(width_multiple=64, max_width=512, max_rows=64, max_tokens=16384)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from biotag.service.config import Settings
-from biotag.service.runtime import running
-from biotag.service.tagging import Entity
+from biotag.service.inference.runtime import running
+from biotag.service.text.entities import Entity
 
 pytestmark = pytest.mark.slow
 SENTENCES = [

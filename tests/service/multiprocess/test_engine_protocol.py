@@ -9,8 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from biotag.service.batcher import BatcherStoppedError, QueueFullError, TooManySequencesError
-from biotag.service.engine_protocol import (
+from biotag.service.inference.batcher import (
+    BatcherStoppedError,
+    QueueFullError,
+    TooManySequencesError,
+)
+from biotag.service.multiprocess.engine_protocol import (
     Kind,
     ProtocolError,
     RemoteEngineError,

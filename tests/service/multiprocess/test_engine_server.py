@@ -10,11 +10,15 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, multiprocess
 
-from biotag.service.batcher import QueueFullError, TooManySequencesError
 from biotag.service.config import Settings
-from biotag.service.engine_client import EngineClient, EngineLostError, EngineUnavailableError
-from biotag.service.engine_process import SharedEngine, shared_engine
-from biotag.service.registry import load_registry
+from biotag.service.inference.batcher import QueueFullError, TooManySequencesError
+from biotag.service.inference.registry import load_registry
+from biotag.service.multiprocess.engine_client import (
+    EngineClient,
+    EngineLostError,
+    EngineUnavailableError,
+)
+from biotag.service.multiprocess.engine_server import SharedEngine, shared_engine
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +87,7 @@ def test_two_workers_get_the_logits_of_an_in_process_engine_from_shared_batches(
 
     remote_first, remote_second = asyncio.run(two_workers())
     local = load_registry(Settings(models_dir=tiny_bundles_dir, intra_op_threads=1))
-    expected = local.engines["tiny-bert"].run(first + second)
+    expected = local.sessions["tiny-bert"].run(first + second)
     for got, want in zip(remote_first + remote_second, expected, strict=True):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
     # both requests arrived within the batcher's wait: one batch of 9 windows

@@ -8,7 +8,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from biotag.service.chunking import (
+from biotag.service.config import REPO_MODELS_DIR
+from biotag.service.text.chunking import (
     DocumentTokenizer,
     Window,
     plan_sentence_windows,
@@ -43,9 +44,9 @@ def test_owned_tokens_have_context_on_both_sides(n_tokens: int, stride: int) -> 
             assert window.end - window.keep_end >= stride // 2
 
 
-def test_windows_are_wrapped_in_special_tokens(tiny_bundles_dir) -> None:
+def test_windows_are_wrapped_in_special_tokens() -> None:
     tokenizer = DocumentTokenizer.from_json(
-        (tiny_bundles_dir / "tiny-bert" / "tokenizer.json").read_text()
+        (REPO_MODELS_DIR / "default" / "tokenizer.json").read_text()
     )
     (document,) = tokenizer.encode(["Patients with cystic fibrosis"])
     (window,) = plan_windows(len(document.ids), 100, 10)

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer
 
-from biotag.service.decoding import (
+from biotag.service.text.decoding import (
     LabelTable,
-    Span,
+    ScoredSpan,
     decode_words,
     first_token_of_words,
     index_words,
@@ -26,7 +26,7 @@ TABLE = LabelTable.from_labels(BIO)
 
 def decode_spans(
     text: str, token_offsets: np.ndarray, probabilities: np.ndarray, table: LabelTable
-) -> list[Span]:
+) -> list[ScoredSpan]:
     return decode_words(text, index_words(text, token_offsets), probabilities, table)
 
 
@@ -208,6 +208,7 @@ def tokenizers(tiny_bundles_dir) -> list[Tokenizer]:
     ]
 
 
+@pytest.mark.slow  # the tokenizers come with the tiny exported bundles
 @settings(max_examples=300, deadline=None)
 @given(text=TEXTS, seed=st.integers(0, 2**32 - 1), which=st.integers(0, 1))
 def test_every_span_is_exact_trimmed_and_in_bounds(

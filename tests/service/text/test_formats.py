@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from biotag.evaluation.datasets import read_pubtator
-from biotag.service.formats import (
+from biotag.service.text.entities import Entity
+from biotag.service.text.formats import (
     OutputFormat,
     TaggedDocument,
     pubtator_id_problem,
@@ -21,7 +22,6 @@ from biotag.service.formats import (
     to_json,
     to_pubtator,
 )
-from biotag.service.tagging import Entity
 
 DAY = date(2026, 11, 26)
 TITLE = "BRCA1 and breast cancer"

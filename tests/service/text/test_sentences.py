@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from biotag.service.sentences import sentence_starts
+from biotag.service.text.sentences import sentence_starts
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 
