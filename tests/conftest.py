@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -95,11 +96,11 @@ def stop_server(server: RunningServer) -> None:
         server.process.kill()
 
 
-@pytest.fixture(scope="session")
-def server(
-    tiny_bundles_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
-    running = start_server(tiny_bundles_dir, tmp_path_factory.mktemp("logs") / "server.log")
+@contextlib.contextmanager
+def ready_server(models_dir: Path, log: Path, **env: str) -> Iterator[RunningServer]:
+    """`biotag serve` on ``models_dir`` once /readyz answers 200 (at most a minute), stopped
+    on exit."""
+    running = start_server(models_dir, log, **env)
     try:
         with running.client() as client:
             deadline = time.monotonic() + 60
@@ -108,6 +109,14 @@ def server(
         yield running
     finally:
         stop_server(running)
+
+
+@pytest.fixture(scope="session")
+def server(
+    tiny_bundles_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    with ready_server(tiny_bundles_dir, tmp_path_factory.mktemp("logs") / "server.log") as running:
+        yield running
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from bioc import pubtator
 from biotag.bulk.readers import InputFormat, open_records
 from biotag.bulk.records import Document
 from tests.bulk.conftest import MEDLINE_2016, PUBMED_CURRENT, REPO_MODELS
-from tests.conftest import RunningServer, start_server, stop_server
+from tests.conftest import RunningServer, ready_server
 from tests.support.cli import error_lines, run_biotag
 
 pytestmark = pytest.mark.slow
@@ -94,15 +94,8 @@ def test_a_killed_run_resumes_to_the_same_bytes(reference: Path, tmp_path: Path)
 @pytest.fixture(scope="module")
 def default_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     log = tmp_path_factory.mktemp("bulk-server") / "server.log"
-    running = start_server(REPO_MODELS, log)
-    try:
-        with running.client() as client:
-            deadline = time.monotonic() + 60
-            while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
-                time.sleep(0.2)
+    with ready_server(REPO_MODELS, log) as running:
         yield running
-    finally:
-        stop_server(running)
 
 
 def test_entities_are_what_post_tag_returns_and_url_agrees(
@@ -183,19 +176,14 @@ def test_worker_processes_write_the_same_parts(reference: Path, tmp_path: Path) 
 def test_url_waits_out_503_and_retry_after(reference: Path, tmp_path: Path) -> None:
     """A service whose queue holds one chunk's windows (263 and 216 for the first two) but not
     two: the second chunk is refused with 503 and Retry-After, then tagged once there is room."""
-    server = start_server(REPO_MODELS, tmp_path / "server.log", BIOTAG_MAX_QUEUE_WINDOWS="300")
-    try:
+    log = tmp_path / "server.log"
+    with ready_server(REPO_MODELS, log, BIOTAG_MAX_QUEUE_WINDOWS="300") as server:
+        out = tmp_path / "retried"
+        flags = ["--url", server.url, "--limit", "128", "--concurrency", "2"]
+        result = run_biotag("tag", str(MEDLINE_2016), "--output", str(out), *flags)
+        assert result.returncode == 0, result.stderr
         with server.client() as client:
-            deadline = time.monotonic() + 60
-            while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
-                time.sleep(0.2)
-            out = tmp_path / "retried"
-            flags = ["--url", server.url, "--limit", "128", "--concurrency", "2"]
-            result = run_biotag("tag", str(MEDLINE_2016), "--output", str(out), *flags)
-            assert result.returncode == 0, result.stderr
             metrics = client.get("/metrics").text
-    finally:
-        stop_server(server)
     queue_full = 'biotag_rejections_total{reason="queue_full"}'
     refused = [
         line for line in metrics.splitlines()

@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from biotag.bulk.readers.xml_stream import root_children
 from biotag.bulk.records import Document, Invalid, ReaderError, Record, Skipped
 
 READ_BYTES = 1 << 16
@@ -38,28 +39,11 @@ def layout(identifier: str, passages: list[tuple[int, str]]) -> Record:
 
 
 def read_bioc_xml(stream: BinaryIO) -> Iterator[Record]:
-    events = ET.iterparse(stream, events=("start", "end"))
-    depth = 0
-    root: ET.Element | None = None
     position = 0
-    try:
-        for event, element in events:
-            if event == "start":
-                depth += 1
-                if root is None:
-                    root = element
-                    if element.tag != "collection":
-                        raise ReaderError(f"not BioC XML: root element <{element.tag}>")
-                continue
-            depth -= 1
-            if depth != 1 or root is None:
-                continue
-            if element.tag == "document":
-                position += 1
-                yield _xml_document(element, position)
-            root.clear()
-    except ET.ParseError as exc:
-        raise ReaderError(f"malformed XML: {exc}") from exc
+    for element in root_children(stream, ("collection",), "BioC XML"):
+        if element.tag == "document":
+            position += 1
+            yield _xml_document(element, position)
 
 
 def _xml_document(element: ET.Element, position: int) -> Record:

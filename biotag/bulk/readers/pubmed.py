@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from biotag.bulk.assembly import Section, abstract_text, assemble, normalize_space
-from biotag.bulk.records import Deletion, Document, Invalid, ReaderError, Record, Skipped
+from biotag.bulk.readers.xml_stream import root_children
+from biotag.bulk.records import Deletion, Document, Invalid, Record, Skipped
 
 ROOTS = ("PubmedArticleSet", "MedlineCitationSet")
 
@@ -92,25 +93,8 @@ RECORD_TAGS = {"PubmedArticle", "PubmedBookArticle", "MedlineCitation", "DeleteC
 
 
 def read_pubmed(stream: BinaryIO, section_labels: bool = True) -> Iterator[Record]:
-    events = ET.iterparse(stream, events=("start", "end"))
-    depth = 0
-    root: ET.Element | None = None
     position = 0
-    try:
-        for event, element in events:
-            if event == "start":
-                depth += 1
-                if root is None:
-                    root = element
-                    if element.tag not in ROOTS:
-                        raise ReaderError(f"not PubMed XML: root element <{element.tag}>")
-                continue
-            depth -= 1
-            if depth != 1 or root is None:
-                continue
-            if element.tag in RECORD_TAGS:
-                position += 1
-                yield from _record(element, section_labels, position)
-            root.clear()  # the record is done: nothing of it stays in memory
-    except ET.ParseError as exc:
-        raise ReaderError(f"malformed XML: {exc}") from exc
+    for element in root_children(stream, ROOTS, "PubMed XML"):
+        if element.tag in RECORD_TAGS:
+            position += 1
+            yield from _record(element, section_labels, position)
