@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from biotag.served_models import ServedModelsError, served_models
 from biotag.service.text.entities import Entity
 
 if TYPE_CHECKING:  # the HTTP engine needs neither onnxruntime nor the bundles
@@ -204,16 +205,9 @@ async def over_http(models: list[str] | None, url: str) -> AsyncIterator[Engine]
     base = url.rstrip("/")
     async with httpx.AsyncClient(base_url=base, timeout=HTTP_TIMEOUT_S) as client:
         try:
-            listing = await client.get("/models")
-        except httpx.HTTPError as exc:
-            raise EngineStartError(f"cannot reach {url}: {exc}") from exc
-        if listing.status_code != 200:
-            raise EngineStartError(f"GET {base}/models: HTTP {listing.status_code}")
-        served = {m["name"]: m for m in listing.json()["models"]}
-        names = list(dict.fromkeys(models)) if models else sorted(served)
-        unknown = [name for name in names if name not in served]
-        if unknown:
-            raise EngineStartError(f"unknown model(s) {unknown}; served: {sorted(served)}")
+            names, served = await served_models(client, url, models)
+        except ServedModelsError as exc:
+            raise EngineStartError(str(exc)) from exc
         if not names:
             raise EngineStartError(f"{base} serves no models")
         # the order the service answers in: grouped by bundle, as in process

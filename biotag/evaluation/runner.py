@@ -17,6 +17,7 @@ from typing import Any
 
 from biotag.evaluation.datasets import GoldDocument, align_types
 from biotag.evaluation.scoring import Score, Span, score
+from biotag.served_models import ServedModelsError, served_models
 
 CHUNK_DOCUMENTS = 64  # the service's default per-request limit (BIOTAG_MAX_DOCUMENTS)
 CONCURRENT_CHUNKS = 8  # 512 documents in flight: full batches, far below the 4096-window queue
@@ -162,15 +163,10 @@ async def over_http(
 
     async with httpx.AsyncClient(base_url=url.rstrip("/"), timeout=HTTP_TIMEOUT_S) as client:
         try:
-            listing = await client.get("/models")
-        except httpx.HTTPError as exc:
-            raise EvaluationError(f"cannot reach {url}: {exc}") from exc
-        if listing.status_code != 200:
-            raise EvaluationError(f"GET {url}/models: {listing.status_code}")
-        served = {m["name"]: list(m["entity_types"]) for m in listing.json()["models"]}
-        unknown = [name for name in models if name not in served]
-        if unknown:
-            raise EvaluationError(f"unknown model(s) {unknown}; served: {sorted(served)}")
+            _, listing = await served_models(client, url, models)
+        except ServedModelsError as exc:
+            raise EvaluationError(str(exc)) from exc
+        served = {name: list(model["entity_types"]) for name, model in listing.items()}
 
         async def tag_chunk(texts: list[str]) -> list[list[Span]]:
             body = {"documents": [{"text": text} for text in texts], "models": models}

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from biotag import __version__
-from biotag.bundle import TOKENIZER_FILE, Graph, Manifest, Precision, write_manifest
+from biotag.bundle import TOKENIZER_FILE, Graph, Manifest, Parity, Precision, write_manifest
 from biotag.cpu import host_lacks_vnni
 from biotag.export.checkpoint import CheckpointInfo, file_sha256, inspect_checkpoint
 from biotag.export.errors import ExportError
@@ -117,24 +117,28 @@ def export_bundle(
         progress("checking parity against the framework model")
         inputs = parity.reference_inputs(tokenizer, max_length)
         expected = parity.reference_logits(model, inputs, input_names)
-        if "int8" in files and not int8_reduce_range and host_lacks_vnni():
-            check = parity.check_graph(
-                str(files["int8"]), "int8", inputs, input_names, expected, info.heads
+
+        def check(precision: Precision) -> Parity | None:
+            return parity.check_graph(
+                str(files[precision]), precision, inputs, input_names, expected, info.heads
             )
-            if check is not None and not check.passed:
+
+        checked: dict[Precision, Parity | None] = {}
+        if "int8" in files and not int8_reduce_range and host_lacks_vnni():
+            full_range = checked["int8"] = check("int8")
+            if full_range is not None and not full_range.passed:
                 # this CPU saturates some full-range products; 7-bit weights never saturate
                 progress(
-                    f"int8 label agreement {check.label_agreement:.2%} on this CPU without VNNI "
-                    "(full-range products saturate here); rebuilding it with 7-bit weights"
+                    f"int8 label agreement {full_range.label_agreement:.2%} on this CPU without "
+                    "VNNI (full-range products saturate here); rebuilding it with 7-bit weights"
                 )
                 int8_reduce_range = True
                 graphs.to_int8(fp32, files["int8"], reduce_range=True)
+                del checked["int8"]  # a new graph: checked below like the others
         graph_entries: dict[Precision, Graph] = {}
         failed: dict[str, str] = {}
         for precision, path in files.items():
-            figures = parity.check_graph(
-                str(path), precision, inputs, input_names, expected, info.heads
-            )
+            figures = checked[precision] if precision in checked else check(precision)
             if figures is not None and not figures.passed:
                 failed[precision] = (
                     f"max |Δlogit| {figures.max_abs_logit_diff:.2e}, "
