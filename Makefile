@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-tools serve test lint models ablation
+.PHONY: install system-tools serve test lint audit models ablation
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,22 +22,39 @@ system-tools:
 serve: $(STAMP)
 	$(BIN)/biotag serve
 
-## Lint and type-check, then the whole test suite (builds tiny models, starts real servers)
-test: $(STAMP) system-tools
+## Lint and type-check, audit the pins, then the whole test suite (builds tiny models, starts
+## real servers)
+test: $(STAMP) system-tools audit
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+## Known vulnerabilities in constraints.txt: pip-audit online, else safety-db offline; fails on
+## any not excused in audit-allowlist.toml (README: Security)
+audit: $(STAMP)
+	$(BIN)/python scripts/audit-deps
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-## Retrain the embedded default bundle from ../shared/data/bioner (about 75 min on 2 cores)
+## Retrain the embedded default bundle from ../shared/data/bioner in four stages: masked-LM
+## pre-training of the encoder, a devel run that chooses the epoch count, the final run on
+## train + devel, publish. Hours on 2 cores (README "Default models"); every training stage
+## saves resume states, so rerunning `make models` after an interruption continues it.
+PRETRAIN_STEPS ?= 1000
+SCHEDULE_EPOCHS ?= 8
+BASE_MODEL ?= build/minilm-bio
+RECIPE = --base-model $(BASE_MODEL) $(RECIPE_OPTIONS)
 models: $(STAMP)
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[train]'
-	$(BIN)/python -m models.recipe.train --output build/default-checkpoint --epochs 6 --max-minutes 72
+	$(BIN)/python -m models.recipe.pretrain --output build/minilm-bio --steps $(PRETRAIN_STEPS)
+	$(BIN)/python -m models.recipe.train --output build/schedule $(RECIPE) \
+	    --epochs $(SCHEDULE_EPOCHS) --linnaeus-holdout
+	$(BIN)/python -m models.recipe.train --output build/default-checkpoint $(RECIPE) \
+	    --final --schedule-from build/schedule/devel_metrics.json
 	$(BIN)/python -m models.recipe.publish --checkpoint build/default-checkpoint --output models/default
 
 ## Does BC5CDR's disease labelling help the disease head? (2 epochs on NCBI + BC5CDR, with and without)

@@ -74,7 +74,10 @@ def serve(
     ready_timeout_s: float,
     workers: int = 1,
     extra_env: dict[str, str] | None = None,
+    wait_for_ready: bool = True,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``wait_for_ready`` False: yield once /healthz answers (a server that is meant never to be
+    ready, e.g. with a broken bundle, can be watched too)."""
     port = free_port()
     env = child_env(
         {
@@ -102,9 +105,11 @@ def serve(
             if time.monotonic() > deadline:
                 raise RuntimeError(f"serve not ready in {ready_timeout_s} s: {_tail(log_file)}")
             try:
-                answer = httpx.get(f"{url}/readyz", timeout=2)
+                answer = httpx.get(f"{url}/{'readyz' if wait_for_ready else 'healthz'}", timeout=2)
             except httpx.TransportError:
                 answer = None
+            if answer is not None and answer.status_code == 200 and not wait_for_ready:
+                break
             if answer is not None and answer.status_code == 200:
                 # with several workers /readyz answers for one; biotag_ready is their minimum
                 if scrape(url).get("biotag_ready"):

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from biotag.labels import LabelScheme
 
@@ -103,6 +103,30 @@ class Manifest(_Frozen):
         "fp32_f1 where the same checkpoint's fp32 graph was scored as well; f1_without_vnni "
         "where the int8 graph was also scored on a CPU without VNNI)",
     )
+    # Optional and defaulted, so bundles written before it still read: no format_version bump.
+    training: dict[str, object] = Field(
+        default_factory=dict,
+        description="how the checkpoint was trained, copied by models.recipe.publish from the "
+        "recipe's devel_metrics.json: trained_on (['train'], or ['train', 'devel'] for a final "
+        "model, whose devel figures above are then not held out), schedule (epochs, lr, ... and "
+        "where it was chosen), kept_epoch, base_model; empty for other checkpoints",
+    )
+    evaluation_decoding: Literal["argmax", "viterbi"] = Field(
+        default="argmax",
+        description="the decoding (BIOTAG_DECODING) the evaluation figures were measured with; "
+        "bundles published before Viterbi decoding existed carry argmax figures",
+    )
+
+    @field_validator("format_version")
+    @classmethod
+    def _known_format(cls, value: int) -> int:
+        # a newer exporter's bundle may mean something this reader would get silently wrong
+        if value != FORMAT_VERSION:
+            raise ValueError(
+                f"unknown bundle format_version {value} (this biotag reads {FORMAT_VERSION}); "
+                "upgrade biotag or re-export the bundle"
+            )
+        return value
 
     @model_validator(mode="after")
     def _heads_are_consistent(self) -> Manifest:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -234,10 +234,9 @@ def serve(
     ] = None,
 ) -> None:
     """Serve every bundle under MODELS_DIR over HTTP. Other settings: BIOTAG_* variables."""
-    import uvicorn
-
     from biotag.service.api.app import create_app
     from biotag.service.config import Settings
+    from biotag.service.serving import run_server
 
     overrides = {
         key: value
@@ -250,19 +249,12 @@ def serve(
         if value is not None
     }
     settings = Settings(**overrides)
-    common: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "log_level": settings.log_level,
-        "timeout_graceful_shutdown": int(settings.shutdown_timeout_s),
-        "access_log": False,
-    }
     if settings.workers == 1:
-        uvicorn.run(create_app(settings), **common)
+        run_server(create_app(settings), settings)
         return
     from biotag.service.multiprocess.supervisor import serve_workers
 
-    status = serve_workers(settings, overrides, common)
+    status = serve_workers(settings, overrides)
     if status:
         raise typer.Exit(status)
 

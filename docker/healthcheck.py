@@ -14,13 +14,23 @@ import urllib.error
 import urllib.request
 
 
+def _probe_headers() -> dict[str, str]:
+    """The API key, when the service asks it of probes too (BIOTAG_API_KEY_PROBES)."""
+    keys = os.environ.get("BIOTAG_API_KEY", "")
+    probes = os.environ.get("BIOTAG_API_KEY_PROBES", "").strip().lower()
+    if not keys or probes not in ("1", "true", "yes", "on"):
+        return {}
+    return {"Authorization": f"Bearer {keys.split(',')[0].strip()}"}
+
+
 def main() -> int:
     port = os.environ.get("BIOTAG_PORT", "8000")
     path = os.environ.get("BIOTAG_HEALTHCHECK_PATH", "/readyz")
     timeout = float(os.environ.get("BIOTAG_HEALTHCHECK_TIMEOUT_S", "2.5"))
     url = f"http://127.0.0.1:{port}{path}"
+    request = urllib.request.Request(url, headers=_probe_headers())
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             status = response.status
     except urllib.error.HTTPError as exc:  # 503 while loading or draining
         status = exc.code

@@ -123,7 +123,8 @@ async def in_process(
 
 
 def model_identity(registry: Registry, names: list[str]) -> dict[str, dict[str, Any]]:
-    """What the manifest records of each model: bundle, precision, provider, hashes."""
+    """What the manifest records of each model: bundle, precision, provider, decoding, hashes
+    (a resumed run that would tag differently is refused, not mixed)."""
     identity = {}
     for name in names:
         bundle = registry.models[name]
@@ -131,6 +132,7 @@ def model_identity(registry: Registry, names: list[str]) -> dict[str, dict[str, 
             "bundle": bundle.name,
             "precision": bundle.precision,
             "provider": bundle.provider,
+            "decoding": bundle.decoding,
             "graph_sha256": bundle.manifest.graphs[bundle.precision].sha256,
             "checkpoint_sha256": bundle.manifest.source_checkpoint_sha256,
         }

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
@@ -79,7 +79,12 @@ class Settings(BaseSettings):
         ge=64,
         description="Token budget of one batch, counted padded (longest sequence x sequences).",
     )
-    max_batch_size: int = Field(default=64, ge=1, description="Most sequences in one batch.")
+    max_batch_size: int = Field(
+        default=64,
+        ge=1,
+        description="Most sequences in one batch; at most 4 where a session runs them one after "
+        "another (the CPU), where a long batch only delays the windows of other requests.",
+    )
     max_wait_ms: float = Field(
         default=2.0,
         ge=0.0,
@@ -96,6 +101,34 @@ class Settings(BaseSettings):
     )
     max_request_bytes: int = Field(
         default=8 * 1024 * 1024, ge=1024, description="Largest request body accepted, in bytes."
+    )
+    oversize_drain_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=0,
+        description="A body over max_request_bytes but under this many bytes is read to its end "
+        "and discarded before the 413 answer, so that clients which send the whole body before "
+        "they read (Python's urllib) get the answer instead of a broken pipe. A larger one is "
+        "answered at once and the connection closed.",
+    )
+    body_timeout_s: float = Field(
+        default=30.0,
+        gt=0.0,
+        description="The whole request body must arrive within this many seconds of its "
+        "headers; a slower one is answered 408 and its connection closed.",
+    )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0.0,
+        description="A request's headers must arrive within this many seconds of the "
+        "connection opening (or of the previous response on a kept-alive connection); "
+        "otherwise 408 and the connection closes (slowloris).",
+    )
+    max_concurrent_requests: int = Field(
+        default=64,
+        ge=1,
+        description="POST /tag requests one server process holds at once; the next is refused "
+        "429 with Retry-After before its body is parsed, which keeps the latency of accepted "
+        "requests bounded under overload (with N workers the service holds N times this).",
     )
     window_tokens: int | None = Field(
         default=None,
@@ -126,7 +159,7 @@ class Settings(BaseSettings):
         "spin: with several workers they would compete with tokenising and decoding).",
     )
     retry_after_s: int = Field(
-        default=1, ge=1, description="Retry-After seconds sent with 503 answers when overloaded."
+        default=1, ge=1, description="Retry-After seconds sent with 429 and 503 answers."
     )
     shutdown_timeout_s: float = Field(
         default=30.0,
@@ -139,9 +172,40 @@ class Settings(BaseSettings):
         "entities; static files of the package, nothing loaded from elsewhere). false: an "
         "API-only service, where `/` answers 404.",
     )
+    api_key: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="API key(s), comma-separated: when set, POST /tag, GET /models and the web "
+        "page's API calls need `Authorization: Bearer <key>` (401 otherwise); several keys let "
+        "one be rotated out while another is in use. Never logged or printed. Empty: no key.",
+    )
+    api_key_probes: bool = Field(
+        default=False,
+        description="With api_key set: /healthz, /readyz and /metrics need the key too. false: "
+        "they stay open for liveness/readiness probes and Prometheus.",
+    )
+    log_documents: bool = Field(
+        default=False,
+        description="Debug only: with log_level debug, log the document texts of each POST /tag "
+        "with its request id. Otherwise no log line ever holds a document's text.",
+    )
+    decoding: Literal["viterbi", "argmax"] = Field(
+        default="viterbi",
+        description="How word labels are chosen from a head's label probabilities: `viterbi` "
+        "takes the most probable sequence of a document's words that the head's scheme allows "
+        "(BIO: no I-X after O or after another type; IOBES: every entity closed), `argmax` each "
+        "word's most probable label, invalid sequences repaired (an I-X then opens an entity).",
+    )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
         default="info", description="Log level of the service and uvicorn."
     )
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _keys_from_commas(cls, value: object) -> object:
+        """The environment gives one string: keys separated by commas, blanks dropped."""
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
 
     @model_validator(mode="after")
     def _stride_fits_window(self) -> Settings:

@@ -51,6 +51,12 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.in_flight = Gauge(
+            "biotag_requests_in_flight",
+            "POST /tag requests being served (admitted, not yet answered), summed over workers.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self.queue_wait = Histogram(
             "biotag_queue_wait_seconds",
             "Time a window waited in the queue.",

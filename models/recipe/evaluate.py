@@ -85,13 +85,14 @@ def evaluate_corpus(
     examples: list[Example],
     sentences: list[Sentence],
     batch_size: int,
+    split: str = "devel",
 ) -> dict[str, Score]:
-    """Scores keyed ``<folder>/devel:<Type>`` for each head the corpus annotates."""
+    """Scores keyed ``<folder>/<split>:<Type>`` for each head the corpus annotates."""
     predicted = predict_heads(model, examples, sentences, batch_size)
     results: dict[str, Score] = {}
     for name in corpus.heads:
         index = head_index(name)
         head = HEADS[index]
         gold = [project(sentence.tags, head.entity_type) for sentence in sentences]
-        results[eval_target_name(corpus, head)] = score(gold, predicted[index])
+        results[eval_target_name(corpus, head, split)] = score(gold, predicted[index])
     return results

@@ -68,6 +68,6 @@ def head_slices() -> list[tuple[int, int]]:
     return slices
 
 
-def eval_target_name(corpus: CorpusSpec, head: HeadSpec) -> str:
-    """Metric key, e.g. ``bc5cdr/devel:Disease``."""
-    return f"{corpus.folder}/devel:{head.entity_type}"
+def eval_target_name(corpus: CorpusSpec, head: HeadSpec, split: str = "devel") -> str:
+    """Metric key, e.g. ``bc5cdr/devel:Disease`` (``linnaeus/holdout:Species`` for the holdout)."""
+    return f"{corpus.folder}/{split}:{head.entity_type}"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -12,17 +12,22 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch.nn import functional
 from transformers import BertForTokenClassification
 
-from models.recipe.data import IGNORE, Example, collate, length_bucketed_batches
+from models.recipe.data import IGNORE, Example, collate
 from models.recipe.heads import head_slices
 
 
-@dataclass(frozen=True)
-class EpochStats:
-    loss: float
-    examples: int
-    steps: int
-    seconds: float
-    stopped_early: bool  # the --max-minutes deadline cut the epoch short
+@dataclass
+class EpochProgress:
+    """How far an epoch got: saved in the resume state so a resumed epoch reports as a whole."""
+
+    steps: int = 0
+    examples: int = 0
+    loss_sum: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / max(self.steps, 1)
 
     @property
     def examples_per_second(self) -> float:
@@ -72,19 +77,23 @@ def make_optimizer(
 def train_epoch(
     model: BertForTokenClassification,
     examples: list[Example],
+    batches: list[list[int]],
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
-    batch_size: int,
-    rng: random.Random,
-    deadline: float | None,
+    progress: EpochProgress,
+    pause: Callable[[EpochProgress], bool],
+    after_step: Callable[[EpochProgress], None],
     console: Console,
     log_every: int,
-) -> EpochStats:
-    """Train over ``examples`` once in length-bucketed batches; stop early at ``deadline``."""
+) -> bool:
+    """Train on ``batches[progress.steps:]``; False when ``pause`` stopped it before the end.
+
+    ``progress`` is updated in place; ``after_step`` sees it after every optimizer step (the
+    caller saves resume states there). The batches are the caller's, so a resumed epoch replays
+    exactly the order an uninterrupted one would have used.
+    """
     model.train()
-    batches = length_bucketed_batches([len(e.input_ids) for e in examples], batch_size, rng)
-    began = time.monotonic()
-    loss_sum, seen, steps, stopped = 0.0, 0, 0, False
+    began = time.monotonic() - progress.seconds
     window_loss, window_steps = 0.0, 0
     columns = (
         TextColumn("train"),
@@ -93,12 +102,12 @@ def train_epoch(
         TextColumn("loss {task.fields[loss]:.4f}"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("train", total=len(batches), loss=float("nan"))
-        for batch_indices in batches:
-            if deadline is not None and time.monotonic() > deadline:
-                stopped = True
-                break
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("train", total=len(batches), loss=progress.loss)
+        bar.update(task, completed=progress.steps)
+        for batch_indices in batches[progress.steps :]:
+            if pause(progress):
+                return False
             tensors = collate(
                 [examples[i] for i in batch_indices], pad_id=model.config.pad_token_id or 0
             )
@@ -113,20 +122,22 @@ def train_epoch(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             value = float(loss.detach())
-            loss_sum += value
+            progress.loss_sum += value
+            progress.steps += 1
+            progress.examples += len(batch_indices)
+            progress.seconds = time.monotonic() - began
             window_loss += value
             window_steps += 1
-            steps += 1
-            seen += len(batch_indices)
-            progress.update(task, advance=1, loss=loss_sum / steps)
-            if steps % log_every == 0:
+            bar.update(task, advance=1, loss=progress.loss)
+            if progress.steps % log_every == 0:
                 # Plain log lines too, because rich's live bar is silent when logging to a file.
-                elapsed = time.monotonic() - began
                 console.print(
-                    f"  step {steps}/{len(batches)} loss {window_loss / window_steps:.4f} "
-                    f"lr {scheduler.get_last_lr()[0]:.2e} {seen / elapsed:.1f} sent/s "
-                    f"{elapsed / 60:.1f} min",
+                    f"  step {progress.steps}/{len(batches)} loss {window_loss / window_steps:.4f} "
+                    f"lr {scheduler.get_last_lr()[0]:.2e} "
+                    f"{progress.examples_per_second:.1f} sent/s "
+                    f"{progress.seconds / 60:.1f} min",
                     highlight=False,
                 )
                 window_loss, window_steps = 0.0, 0
-    return EpochStats(loss_sum / max(steps, 1), seen, steps, time.monotonic() - began, stopped)
+            after_step(progress)
+    return True

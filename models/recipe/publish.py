@@ -12,6 +12,7 @@ the int8 figures, and publishing fails if int8 loses more than half an F1 point 
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -24,7 +25,9 @@ from biotag.bundle import read_manifest, write_manifest
 from biotag.evaluation.datasets import load_dataset, parse_type_map
 from biotag.evaluation.runner import Evaluation, evaluate, in_process
 from biotag.export.pipeline import export_bundle
-from models.recipe.train import DEFAULT_DATA_DIR
+from biotag.service.config import Settings
+from models.recipe.report import training_record
+from models.recipe.train import DEFAULT_DATA_DIR, METRICS_FILE
 
 # head -> devel files it is scored on (IOB; PubTator abstracts for NCBI too)
 DEVEL_SETS = {
@@ -107,7 +110,17 @@ def main(
                 f"{outcome.documents_per_s:.0f}",
             )
     console.print(table)
-    manifest = read_manifest(output).model_copy(update={"evaluation": evaluation})
+    decoding = Settings().decoding  # what _evaluate_all's in-process service used
+    metrics = checkpoint / METRICS_FILE  # how it was trained: into the manifest's `training`
+    manifest = read_manifest(output).model_copy(
+        update={
+            "evaluation": evaluation,
+            "evaluation_decoding": decoding,
+            "training": training_record(json.loads(metrics.read_text()))
+            if metrics.is_file()
+            else {},
+        }
+    )
     write_manifest(output, manifest)
     if losses:
         raise typer.Exit(f"int8 loses more than {MAX_INT8_F1_LOSS:.1%} F1: {'; '.join(losses)}")

@@ -1,14 +1,20 @@
 """Train one MiniLM encoder with four NER heads and save the exporter's checkpoint.
 
-    python -m models.recipe.train --output build/default-checkpoint [--epochs N] [--max-minutes M]
+    python -m models.recipe.train --output build/schedule [--epochs N] [--linnaeus-holdout]
+    python -m models.recipe.train --output build/default-checkpoint --final \\
+        --schedule-from build/schedule/devel_metrics.json
 
-Reads the corpora in place from ``../shared/data/bioner/`` (relative to the repository root),
-scores every head on devel after each epoch and keeps the epoch with the best mean F1.
+Reads the corpora in place from ``../shared/data/bioner/`` (relative to the repository root).
+A devel run scores every head on devel after each epoch and keeps the best mean devel F1; a
+``--final`` run trains on train + devel for the devel run's best epoch count and keeps the last.
+Every ``--checkpoint-every`` steps and at each epoch end a resume state is written to the
+output folder, so rerunning the same command after an interruption continues exactly where it
+stopped (same batches, same RNG draws); ``--max-minutes`` and ``--stop-at-step`` pause a run the
+same way.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 import time
@@ -19,6 +25,7 @@ import numpy as np
 import torch
 import typer
 from rich.console import Console
+from rich.markup import escape
 from transformers import get_linear_schedule_with_warmup
 
 from models.recipe.checkpoint import (
@@ -27,16 +34,26 @@ from models.recipe.checkpoint import (
     load_tokenizer,
     save_checkpoint,
 )
-from models.recipe.corpora import Sentence, read_iob
-from models.recipe.data import Example, encode
+from models.recipe.data import length_bucketed_batches
 from models.recipe.evaluate import Score, evaluate_corpus
-from models.recipe.heads import DEVEL_CORPORA, CorpusSpec, training_corpora
-from models.recipe.loop import make_optimizer, train_epoch
-from models.recipe.report import EpochRecord, results_table
+from models.recipe.heads import DEVEL_CORPORA
+from models.recipe.loop import EpochProgress, make_optimizer, train_epoch
+from models.recipe.report import EpochRecord, metrics_report, results_table, selection_f1
+from models.recipe.resume import (
+    SettingsMismatchError,
+    load_state,
+    restore_rng_states,
+    rng_states,
+    save_state,
+    settings_hash,
+    write_json,
+)
+from models.recipe.schedule import ScheduleError, chosen_record, chosen_schedule
+from models.recipe.splits import epoch_sample, scored_sets, training_pools
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_DIR = REPO_ROOT / ".." / "shared" / "data" / "bioner"
-EVAL_MAX_LENGTH = 512  # devel sentences are scored whole (split only past BERT's 512 positions)
+METRICS_FILE = "devel_metrics.json"
 
 app = typer.Typer(add_completion=False)
 # A log file gets a wide console: rich would otherwise wrap lines and the table at 80 columns.
@@ -60,28 +77,8 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def load_split(data_dir: Path, corpus: CorpusSpec, split: str, limit: int | None) -> list[Sentence]:
-    path = data_dir / corpus.folder / f"{split}.tsv"
-    if not path.is_file():
-        raise typer.BadParameter(f"missing corpus file {path}; see --data-dir")
-    sentences = read_iob(path)
-    return sentences[:limit] if limit else sentences
-
-
-def epoch_sample(
-    pools: list[tuple[list[Example], list[Example], float]], rng: random.Random
-) -> list[Example]:
-    """All chunks with an entity plus a fixed-size random share of entity-free ones.
-
-    An exact count (not a coin per chunk) keeps every epoch the same length, so the LR schedule
-    computed up front ends exactly at the last step. Redrawing per epoch shows the model more
-    distinct negatives over the run than one fixed subsample would.
-    """
-    chosen: list[Example] = []
-    for positives, negatives, keep in pools:
-        chosen.extend(positives)
-        chosen.extend(rng.sample(negatives, round(keep * len(negatives))))
-    return chosen
+def command() -> str:
+    return " ".join(["python -m models.recipe.train", *sys.argv[1:]])
 
 
 @app.command()
@@ -89,7 +86,9 @@ def main(
     output: Annotated[Path, typer.Option(help="checkpoint folder to write")],
     epochs: Annotated[int, typer.Option(min=1)] = 5,
     data_dir: Annotated[Path, typer.Option(help="folder holding the corpora")] = DEFAULT_DATA_DIR,
-    max_minutes: Annotated[float | None, typer.Option(help="stop training after this")] = None,
+    max_minutes: Annotated[
+        float | None, typer.Option(help="pause after this many minutes (rerun to resume)")
+    ] = None,
     lr: float = 1e-4,
     batch_size: int = 32,
     max_length: Annotated[int, typer.Option(help="sub-words per training chunk")] = 128,
@@ -111,44 +110,82 @@ def main(
     eval_batch_size: int = 64,
     log_every: int = 50,
     base_model: Annotated[Path | None, typer.Option(help="MiniLM folder")] = None,
+    checkpoint_every: Annotated[
+        int, typer.Option(min=1, help="steps between resume states (~10 min on 2 cores)")
+    ] = 300,
+    stop_at_step: Annotated[
+        int | None, typer.Option(help="pause once this many steps are done (rerun to resume)")
+    ] = None,
+    final: Annotated[
+        bool, typer.Option(help="train on train + devel, keep the last epoch")
+    ] = False,
+    schedule_from: Annotated[
+        Path | None, typer.Option(help="devel run's devel_metrics.json: take its best epoch count")
+    ] = None,
+    linnaeus_holdout: Annotated[
+        bool, typer.Option(help="train on 90%% of LINNAEUS train documents, score the other 10%%")
+    ] = False,
 ) -> None:
-    """Train the four-head model and write the best-by-mean-devel-F1 checkpoint."""
+    """Train the four-head model; write the kept checkpoint and devel_metrics.json."""
     started = time.monotonic()
     deadline = started + max_minutes * 60 if max_minutes else None
     torch.set_num_threads(threads)  # the cores are shared: never grab more than asked
-    seed_everything(seed)
     base = base_model or default_base_model()
+    keep = parse_negative_keep(negative_keep)
+    folders = set(corpora) if corpora else {c.folder for c in DEVEL_CORPORA}
+    settings: dict[str, Any] = {
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": batch_size,
+        "max_length": max_length,
+        "warmup_ratio": warmup_ratio,
+        "weight_decay": weight_decay,
+        "seed": seed,
+        "negative_keep": keep,
+        "bc5cdr_disease": bc5cdr_disease,
+        "corpora": sorted(folders),
+        "base_model": str(base),
+        "data_dir": str(data_dir.resolve()),
+        "limit_train": limit_train,
+        "limit_devel": limit_devel,
+        "final": final,
+        "linnaeus_holdout": linnaeus_holdout,
+    }
+    schedule: dict[str, Any] = {"chosen_on": None}
+    try:
+        if schedule_from is not None:
+            settings = chosen_schedule(schedule_from, settings)
+            schedule = chosen_record(schedule_from)
+        state = load_state(output, settings_hash(settings), settings)
+    except (ScheduleError, SettingsMismatchError) as error:
+        console.print("[red]error:[/red]", escape(str(error)))  # paths may hold [ ]
+        raise typer.Exit(2) from error
+    if state is not None and state["finished"]:
+        console.print(f"{output} is already finished; delete it to train again")
+        return
+    epochs = settings["epochs"]
+
+    seed_everything(seed)
     tokenizer = load_tokenizer(base)
     model = build_model(base)
-    keep = parse_negative_keep(negative_keep)
-
-    pools: list[tuple[list[Example], list[Example], float]] = []
-    chosen = set(corpora) if corpora else {c.folder for c in DEVEL_CORPORA}
-    for corpus in [c for c in training_corpora(bc5cdr_disease) if c.folder in chosen]:
-        chunks = encode(
-            load_split(data_dir, corpus, "train", limit_train),
-            corpus,
-            tokenizer,
-            max_length,
-            split_with_gold=True,
-        )
-        positives = [c for c in chunks if any(v > 0 for row in c.labels for v in row)]
-        negatives = [c for c in chunks if not any(v > 0 for row in c.labels for v in row)]
-        pools.append((positives, negatives, keep.get(corpus.folder, 1.0)))
+    limits = (limit_train, limit_devel)
+    pools = training_pools(
+        data_dir,
+        folders,
+        bc5cdr_disease,
+        tokenizer,
+        max_length,
+        keep,
+        final,
+        linnaeus_holdout,
+        limits,
+    )
+    for pool in pools:
         console.print(
-            f"train {corpus.folder}: {len(chunks)} chunks, {len(positives)} with "
-            f"entities, keep {keep.get(corpus.folder, 1.0):.0%} of the rest per epoch"
+            f"train {pool.folder}: {len(pool.positives) + len(pool.negatives)} chunks, "
+            f"{len(pool.positives)} with entities, keep {pool.keep:.0%} of the rest per epoch"
         )
-    devel = []
-    for corpus in [c for c in DEVEL_CORPORA if c.folder in chosen]:
-        sentences = load_split(data_dir, corpus, "devel", limit_devel)
-        devel.append(
-            (
-                corpus,
-                sentences,
-                encode(sentences, corpus, tokenizer, EVAL_MAX_LENGTH, split_with_gold=False),
-            )
-        )
+    scored = scored_sets(data_dir, folders, tokenizer, final, linnaeus_holdout, limit_devel)
 
     rng = random.Random(seed)
     per_epoch = len(epoch_sample(pools, random.Random(seed)))
@@ -162,81 +199,106 @@ def main(
     )
 
     history: list[EpochRecord] = []
-    best: EpochRecord | None = None
-    report: dict[str, Any] = {
-        "command": " ".join(["python -m models.recipe.train", *sys.argv[1:]]),
-        "base_model": str(base),
-        "settings": {
-            "epochs": epochs,
-            "lr": lr,
-            "batch_size": batch_size,
-            "max_length": max_length,
-            "warmup_ratio": warmup_ratio,
-            "weight_decay": weight_decay,
-            "seed": seed,
-            "negative_keep": keep,
-            "bc5cdr_disease": bc5cdr_disease,
-            "corpora": sorted(chosen),
-            "limit_train": limit_train,
-            "limit_devel": limit_devel,
-        },
-    }
-    for epoch in range(1, epochs + 1):
-        console.rule(f"epoch {epoch}/{epochs}")
-        stats = train_epoch(
-            model,
-            epoch_sample(pools, rng),
-            optimizer,
-            scheduler,
-            batch_size,
-            rng,
-            deadline,
-            console,
-            log_every,
+    kept: EpochRecord | None = None
+    first_epoch, progress, earlier_seconds = 1, EpochProgress(), 0.0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        history = [EpochRecord.from_dict(r) for r in state["history"]]
+        kept = EpochRecord.from_dict(state["kept"]) if state["kept"] else None
+        first_epoch, progress = state["epoch"], EpochProgress(**state["progress"])
+        rng.setstate(state["epoch_rng"])  # the epoch's start: its sample and batches replay
+        restore_rng_states(state["rng"])  # dropout continues where it stopped
+        earlier_seconds = state["elapsed_seconds"]
+        console.print(f"resuming epoch {first_epoch} at step {progress.steps} from {output}")
+
+    def snapshot(epoch: int, epoch_progress: EpochProgress, epoch_rng: object) -> None:
+        save_state(
+            output,
+            {
+                "settings_hash": settings_hash(settings),
+                "settings": settings,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": rng_states(),
+                "epoch_rng": epoch_rng,
+                "epoch": epoch,
+                "progress": vars(epoch_progress).copy(),
+                "history": [r.as_dict() for r in history],
+                "kept": kept.as_dict() if kept else None,
+                "elapsed_seconds": earlier_seconds + time.monotonic() - started,
+                "finished": epoch > epochs,
+            },
         )
+
+    for epoch in range(first_epoch, epochs + 1):
+        console.rule(f"epoch {epoch}/{epochs}")
+        epoch_rng = rng.getstate()
+        sample = epoch_sample(pools, rng)
+        batches = length_bucketed_batches([len(e.input_ids) for e in sample], batch_size, rng)
+        done_before = (epoch - 1) * steps_per_epoch
+
+        def pause(current: EpochProgress, done_before: int = done_before) -> bool:
+            reached = stop_at_step is not None and done_before + current.steps >= stop_at_step
+            return reached or (deadline is not None and time.monotonic() > deadline)
+
+        def after_step(
+            current: EpochProgress,
+            epoch: int = epoch,
+            done_before: int = done_before,
+            epoch_rng: object = epoch_rng,
+        ) -> None:
+            if (done_before + current.steps) % checkpoint_every == 0:
+                snapshot(epoch, current, epoch_rng)
+
+        args = (optimizer, scheduler, progress, pause, after_step, console, log_every)
+        if not train_epoch(model, sample, batches, *args):
+            snapshot(epoch, progress, epoch_rng)
+            console.print(
+                f"paused at step {done_before + progress.steps} (epoch {epoch}, step "
+                f"{progress.steps}/{len(batches)}); rerun the same command to resume"
+            )
+            return
         eval_began = time.monotonic()
         scores: dict[str, Score] = {}
-        for corpus, sentences, examples in devel:
-            scores.update(evaluate_corpus(model, corpus, examples, sentences, eval_batch_size))
+        for t in scored:
+            scores |= evaluate_corpus(
+                model, t.corpus, t.examples, t.sentences, eval_batch_size, t.split
+            )
         record = EpochRecord(
             epoch=epoch,
-            train_loss=stats.loss,
-            train_chunks=stats.examples,
-            train_seconds=stats.seconds,
-            chunks_per_second=stats.examples_per_second,
+            train_loss=progress.loss,
+            train_chunks=progress.examples,
+            train_seconds=progress.seconds,
+            chunks_per_second=progress.examples_per_second,
             eval_seconds=time.monotonic() - eval_began,
-            stopped_early=stats.stopped_early,
             scores=scores,
-            mean_f1=sum(s.f1 for s in scores.values()) / len(scores),
+            mean_f1=selection_f1(scores),
         )
         history.append(record)
+        mean = "n/a (final run)" if record.mean_f1 is None else f"{record.mean_f1:.4f}"
         console.print(
-            f"epoch {epoch}: loss {stats.loss:.4f}, {stats.examples_per_second:.1f} "
-            f"chunks/s over {stats.seconds / 60:.1f} min; mean devel F1 {record.mean_f1:.4f}"
+            f"epoch {epoch}: loss {record.train_loss:.4f}, {record.chunks_per_second:.1f} "
+            f"chunks/s over {record.train_seconds / 60:.1f} min; mean devel F1 {mean}"
         )
         for key, s in scores.items():
             console.print(f"  {key:28} P {s.precision:.4f} R {s.recall:.4f} F1 {s.f1:.4f}")
-        if best is None or record.mean_f1 > best.mean_f1:
-            best = record
+        if final or kept is None or (record.mean_f1 or 0.0) > (kept.mean_f1 or 0.0):
+            kept = record
             save_checkpoint(model, tokenizer, output)
-            console.print(f"  saved best checkpoint to {output}")
-        report |= {
-            "best_epoch": best.epoch,
-            "best_mean_f1": best.mean_f1,
-            "best_scores": best.as_dict()["scores"],
-            "history": [r.as_dict() for r in history],
-            "elapsed_minutes": (time.monotonic() - started) / 60,
-        }
-        output.mkdir(parents=True, exist_ok=True)
-        (output / "devel_metrics.json").write_text(json.dumps(report, indent=2) + "\n")
-        if stats.stopped_early:
-            console.print(f"--max-minutes {max_minutes} reached; stopping after epoch {epoch}")
-            break
-    assert best is not None  # epochs >= 1, so at least one epoch was scored
-    console.print(results_table(history, best))
-    console.print(
-        f"done in {(time.monotonic() - started) / 60:.1f} min; best epoch {best.epoch} -> {output}"
-    )
+            console.print(f"  saved epoch {epoch} as the checkpoint in {output}")
+        # the report before the state: a crash between them replays the epoch's end, whereas
+        # the other order could leave a finished state beside an unfinished report
+        report = metrics_report(settings, schedule, history, kept, epoch == epochs)
+        write_json(output / METRICS_FILE, report | {"command": command()})
+        progress = EpochProgress()
+        snapshot(epoch + 1, progress, rng.getstate())
+    assert kept is not None  # epochs >= 1, so at least one epoch was scored
+    if kept.scores:  # a --final run without the holdout scores nothing
+        console.print(results_table(history, kept))
+    console.print(f"done; kept epoch {kept.epoch} -> {output}")
 
 
 if __name__ == "__main__":

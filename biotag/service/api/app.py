@@ -9,9 +9,13 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from biotag import __version__
+from biotag.service.api.admission import AdmissionMiddleware
+from biotag.service.api.auth import ApiKeyMiddleware
+from biotag.service.api.body_guard import BodyGuardMiddleware
 from biotag.service.api.errors import install_error_handlers
-from biotag.service.api.middleware import BodyLimitMiddleware, RequestMetricsMiddleware
+from biotag.service.api.middleware import RequestMetricsMiddleware
 from biotag.service.api.page import page_router
+from biotag.service.api.request_id import RequestIdMiddleware, install_logging
 from biotag.service.api.routes import router
 from biotag.service.api.state import ServiceState
 from biotag.service.config import Settings
@@ -46,6 +50,7 @@ def create_app(settings: Settings | None = None, engine_socket: Path | None = No
     """The service app. ``engine_socket``: in a server worker, the shared engine process that
     runs its windows (the supervisor passes it); None: this process opens its own sessions."""
     settings = settings or Settings()
+    install_logging(settings.log_level)
     metrics = Metrics()
     app = FastAPI(
         title="biotag",
@@ -61,6 +66,12 @@ def create_app(settings: Settings | None = None, engine_socket: Path | None = No
     app.include_router(router)
     if settings.web_page:
         app.include_router(page_router())
-    app.add_middleware(BodyLimitMiddleware, state=state)
+    # the last added runs first: metrics see every answer, admission refuses before any body
+    # is read, the body guard before FastAPI parses it
+    app.add_middleware(BodyGuardMiddleware, state=state)
+    app.add_middleware(AdmissionMiddleware, state=state)
+    if settings.api_key:  # before admission: a request without the key holds no slot
+        app.add_middleware(ApiKeyMiddleware, state=state)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestIdMiddleware, state=state)  # outermost: every answer has an id
     return app

@@ -5,6 +5,7 @@ one envelope, ``{"error": {"code", "message", "details"?}}``."""
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -30,14 +31,19 @@ MAX_DETAILS = 20  # validation problems listed in one answer; the rest are only 
 
 
 class ErrorCode(StrEnum):
+    BAD_REQUEST = "bad_request"
     VALIDATION_ERROR = "validation_error"
     MALFORMED_JSON = "malformed_json"
     REQUEST_TOO_LARGE = "request_too_large"
+    REQUEST_TIMEOUT = "request_timeout"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    TOO_MANY_REQUESTS = "too_many_requests"
     TOO_MANY_DOCUMENTS = "too_many_documents"
     DOCUMENT_TOO_LARGE = "document_too_large"
     UNKNOWN_MODEL = "unknown_model"
     QUEUE_FULL = "queue_full"
     NOT_READY = "not_ready"
+    UNAUTHORIZED = "unauthorized"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     INTERNAL_ERROR = "internal_error"
@@ -51,14 +57,21 @@ class ErrorKind:
 
 
 KINDS: dict[ErrorCode, ErrorKind] = {
+    ErrorCode.BAD_REQUEST: ErrorKind(400),  # not HTTP at all: answered by the protocol
     ErrorCode.VALIDATION_ERROR: ErrorKind(422),
     ErrorCode.MALFORMED_JSON: ErrorKind(422),
     ErrorCode.REQUEST_TOO_LARGE: ErrorKind(413),
+    ErrorCode.REQUEST_TIMEOUT: ErrorKind(408),
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: ErrorKind(415),
+    # 429: this process already holds max_concurrent_requests; 503: a queue is full or the
+    # service cannot work at all (loading, stopping, engine gone). Both: retry after a while.
+    ErrorCode.TOO_MANY_REQUESTS: ErrorKind(429, retry=True),
     ErrorCode.TOO_MANY_DOCUMENTS: ErrorKind(413),
     ErrorCode.DOCUMENT_TOO_LARGE: ErrorKind(413),
     ErrorCode.UNKNOWN_MODEL: ErrorKind(404),
     ErrorCode.QUEUE_FULL: ErrorKind(503, retry=True),
     ErrorCode.NOT_READY: ErrorKind(503, retry=True),
+    ErrorCode.UNAUTHORIZED: ErrorKind(401),  # BIOTAG_API_KEY set: no or a wrong key
     ErrorCode.NOT_FOUND: ErrorKind(404, refusal=False),
     ErrorCode.METHOD_NOT_ALLOWED: ErrorKind(405, refusal=False),
     ErrorCode.INTERNAL_ERROR: ErrorKind(500, refusal=False),
@@ -92,12 +105,30 @@ class ApiError(Exception):
         self.details = details
 
 
-class BodyTooLargeError(StarletteHTTPException):
-    """Raised while a body arrives, once it passes the limit. An HTTPException, because FastAPI
-    turns any other exception raised while it reads a body into a 400 "error parsing the body"."""
+class BodyReadError(StarletteHTTPException):
+    """Raised while a body arrives (too large, too slow). An HTTPException, because FastAPI
+    turns any other exception raised while it reads a body into a 400 "error parsing the body".
 
-    def __init__(self, max_bytes: int) -> None:
-        super().__init__(413, f"the request body exceeds {max_bytes} bytes")
+    ``close``: the rest of the body was not read, so the connection cannot carry another
+    request and the answer says ``Connection: close``.
+    """
+
+    def __init__(self, status: int, code: ErrorCode, message: str, *, close: bool) -> None:
+        super().__init__(status, message)
+        self.code = code
+        self.close = close
+
+
+class BodyTooLargeError(BodyReadError):
+    def __init__(self, max_bytes: int, *, close: bool = False) -> None:
+        message = f"the request body exceeds {max_bytes} bytes"
+        super().__init__(413, ErrorCode.REQUEST_TOO_LARGE, message, close=close)
+
+
+class BodyTimeoutError(BodyReadError):
+    def __init__(self, timeout_s: float) -> None:
+        message = f"the request body did not arrive within {timeout_s:g} s"
+        super().__init__(408, ErrorCode.REQUEST_TIMEOUT, message, close=True)
 
 
 def error_response(error: ApiError, retry_after_s: int) -> Response:
@@ -115,11 +146,15 @@ def error_response(error: ApiError, retry_after_s: int) -> Response:
     )
 
 
-def refuse(state: ServiceState, error: ApiError) -> Response:
-    """The answer to a failed request, counted by its code where it refuses work."""
+def refuse(state: ServiceState, error: ApiError, *, close: bool = False) -> Response:
+    """The answer to a failed request, counted by its code where it refuses work. ``close``:
+    the connection cannot carry another request (its body was not read to the end)."""
     if KINDS[error.code].refusal:
         state.metrics.rejections.labels(error.code.value).inc()
-    return error_response(error, state.settings.retry_after_s)
+    response = error_response(error, state.settings.retry_after_s)
+    if close:
+        response.headers["Connection"] = "close"
+    return response
 
 
 def from_exception(exc: Exception, settings: Settings) -> ApiError:
@@ -164,15 +199,18 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         return refuse(state_of(request), error)
 
-    async def on_body_too_large(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, BodyTooLargeError)
-        return refuse(state_of(request), ApiError(ErrorCode.REQUEST_TOO_LARGE, str(exc.detail)))
+    async def on_body_read_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, BodyReadError)
+        return refuse(state_of(request), ApiError(exc.code, str(exc.detail)), close=exc.close)
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(
-            exc.status_code, ErrorCode.VALIDATION_ERROR
-        )
+        code = {
+            # FastAPI's 400: the body broke the JSON parser itself (nested too deep...)
+            400: ErrorCode.MALFORMED_JSON,
+            404: ErrorCode.NOT_FOUND,
+            405: ErrorCode.METHOD_NOT_ALLOWED,
+        }.get(exc.status_code, ErrorCode.VALIDATION_ERROR)
         return refuse(state_of(request), ApiError(code, str(exc.detail)))
 
     async def on_lower_layer_error(request: Request, exc: Exception) -> Response:
@@ -180,12 +218,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return refuse(state, from_exception(exc, state.settings))
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
-        logger.exception("unhandled error", exc_info=exc)
+        # the type and where, not the message: a message may quote the input (document text)
+        where = "".join(traceback.format_tb(exc.__traceback__))
+        logger.error("unhandled %s\n%s", type(exc).__qualname__, where.rstrip())
         return refuse(state_of(request), ApiError(ErrorCode.INTERNAL_ERROR, "internal error"))
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
-    app.add_exception_handler(BodyTooLargeError, on_body_too_large)
+    app.add_exception_handler(BodyReadError, on_body_read_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     for exception_type in EXCEPTIONS:
         app.add_exception_handler(exception_type, on_lower_layer_error)

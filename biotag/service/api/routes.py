@@ -13,10 +13,16 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
 from biotag.service.api.errors import ApiError, ErrorCode, error_response
-from biotag.service.api.schemas import Document, ErrorResponse, TagRequest, TagResponse
-from biotag.service.api.state import StateDep
+from biotag.service.api.schemas import (
+    BioCCollection,
+    Document,
+    ErrorResponse,
+    TagRequest,
+    TagResponse,
+)
+from biotag.service.api.state import ServiceState, StateDep
 from biotag.service.config import Settings
-from biotag.service.inference.tagging import Tagged, Tagger
+from biotag.service.inference.tagging import Tagged
 from biotag.service.text.formats import (
     MEDIA_TYPES,
     OutputFormat,
@@ -66,20 +72,30 @@ async def _client_gone(request: Request) -> None:
 
 
 async def _tag_unless_disconnected(
-    tagger: Tagger, request: Request, texts: list[str], models: list[str] | None
+    state: ServiceState, request: Request, texts: list[str], models: list[str] | None
 ) -> Tagged | None:
     """The tagger's answer; None when the client left first. Its refusals (unknown model, queue
-    full...) propagate as they are: the error table answers them."""
-    work = asyncio.ensure_future(tagger.tag(texts, models))
+    full...) propagate as they are: the error table answers them. A drain that runs out first
+    answers 503: the client can retry elsewhere."""
+    assert state.runtime is not None
+    work = asyncio.ensure_future(state.runtime.tagger.tag(texts, models))
     watcher = asyncio.ensure_future(_client_gone(request))
+    drained = asyncio.ensure_future(state.drain_expired.wait())
     try:
-        await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({work, watcher, drained}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         watcher.cancel()
-    if not work.done():
-        work.cancel()  # its queued windows are dropped before they run
-        return None
-    return work.result()
+        drained.cancel()
+    if work.done():
+        return work.result()
+    work.cancel()  # its queued windows are dropped before they run
+    if state.drain_expired.is_set():
+        raise ApiError(
+            ErrorCode.NOT_READY,
+            "the service shut down before this request finished "
+            f"(BIOTAG_SHUTDOWN_TIMEOUT_S={state.settings.shutdown_timeout_s:g}); retry",
+        )
+    return None
 
 
 def _check_pubtator_ids(ids: list[str]) -> None:
@@ -96,7 +112,7 @@ def _check_pubtator_ids(ids: list[str]) -> None:
         )
 
 
-@router.post("/tag", response_model=TagResponse, responses=_TAG_RESPONSES)
+@router.post("/tag", response_model=TagResponse | BioCCollection, responses=_TAG_RESPONSES)
 async def tag(
     body: TagRequest,
     request: Request,
@@ -123,7 +139,7 @@ async def tag(
     if state.runtime is None or not state.registry.models:
         raise ApiError(ErrorCode.NOT_READY, "no model is loaded")
     texts = [document.text for document in documents]
-    tagged = await _tag_unless_disconnected(state.runtime.tagger, request, texts, body.models)
+    tagged = await _tag_unless_disconnected(state, request, texts, body.models)
     if tagged is None:
         return Response(status_code=499)  # nobody is listening; uvicorn drops it
     entity_counts: collections.Counter[tuple[str, str]] = collections.Counter()
@@ -159,7 +175,9 @@ async def list_models(state: StateDep) -> Response:
                 "window_tokens": bundle.window_tokens,
                 "window_target_tokens": bundle.window_target_tokens,
                 "architecture": bundle.manifest.architecture,
+                "decoding": bundle.decoding,
                 "evaluation": bundle.manifest.evaluation.get(name, {}),
+                "evaluation_decoding": bundle.manifest.evaluation_decoding,
             }
         )
     return _json({"models": models, "errors": state.registry.errors})
@@ -185,7 +203,11 @@ async def readyz(state: StateDep) -> Response:
     return error_response(error, state.settings.retry_after_s)  # a probe, not a refused request
 
 
-@router.get("/metrics")
+class PrometheusText(Response):
+    media_type = CONTENT_TYPE_LATEST
+
+
+@router.get("/metrics", response_class=PrometheusText)
 async def metrics(state: StateDep) -> Response:
     """Prometheus text format."""
-    return Response(state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+    return PrometheusText(state.metrics.exposition())

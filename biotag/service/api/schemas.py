@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import (
     BaseModel,
@@ -25,6 +25,10 @@ class Document(BaseModel):
         default=None,
         description="Your identifier (a number is taken as its decimal string), echoed back; "
         "defaults to the position.",
+        # what is accepted: the validator below turns an integer into its string first
+        json_schema_extra={
+            "anyOf": [{"type": "string", "maxLength": 256}, {"type": "integer"}, {"type": "null"}]
+        },
     )
     text: str = Field(description="The text to tag; offsets refer to its code points.")
 
@@ -39,32 +43,44 @@ class Document(BaseModel):
         # PMIDs often arrive as JSON numbers
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
+    @field_validator("id")
+    @classmethod
+    def _valid_unicode_id(cls, value: str | None) -> str | None:
+        return None if value is None else _require_unicode(value, "id")
 
-def _require_unicode(value: str) -> str:
+
+def _require_unicode(value: str, what: str = "text") -> str:
     """JSON may carry lone surrogates (\\ud800); they are not text and cannot be tokenised."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise ValueError(f"text has an unpaired surrogate at position {exc.start}") from exc
+        raise ValueError(f"{what} has an unpaired surrogate at position {exc.start}") from exc
     return value
+
+
+def _one_of_documents_or_text(schema: dict[str, Any]) -> None:
+    """The schema of what is accepted: exactly one of ``documents`` and ``text``, never null
+    (None is only how the model says "not given")."""
+    for name in ("documents", "text"):
+        prop = schema["properties"][name]
+        given = next(branch for branch in prop.pop("anyOf") if branch.get("type") != "null")
+        prop.update(given)
+        prop.pop("default", None)
+    schema["oneOf"] = [{"required": ["documents"]}, {"required": ["text"]}]
+    schema["examples"] = [
+        {
+            "documents": [
+                {"id": "pmid-1", "text": "BRCA1 mutations cause hereditary breast cancer."}
+            ],
+            "models": ["disease"],
+        }
+    ]
 
 
 class TagRequest(BaseModel):
     """Either ``documents`` or a single bare ``text``."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "documents": [
-                        {"id": "pmid-1", "text": "BRCA1 mutations cause hereditary breast cancer."}
-                    ],
-                    "models": ["disease"],
-                }
-            ]
-        },
-    )
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_of_documents_or_text)
 
     documents: list[Document] | None = Field(default=None, min_length=1)
     text: str | None = None
@@ -106,6 +122,45 @@ class DocumentOut(BaseModel):
 class TagResponse(BaseModel):
     documents: list[DocumentOut]
     models: list[str]
+
+
+class BioCLocation(BaseModel):
+    offset: int = Field(description="First code point of the entity in the document's text.")
+    length: int = Field(description="Code points.")
+
+
+class BioCAnnotation(BaseModel):
+    id: str
+    infons: dict[str, str] = Field(description="type, score (4 decimals), model")
+    text: str
+    locations: list[BioCLocation]
+
+
+class BioCPassage(BaseModel):
+    offset: int
+    infons: dict[str, str]
+    text: str
+    sentences: list[dict[str, object]]
+    annotations: list[BioCAnnotation]
+    relations: list[dict[str, object]]
+
+
+class BioCDocument(BaseModel):
+    id: str
+    infons: dict[str, str]
+    passages: list[BioCPassage]
+    annotations: list[BioCAnnotation]
+    relations: list[dict[str, object]]
+
+
+class BioCCollection(BaseModel):
+    """``?format=biocjson``: the JSON layout of the `bioc` library and PubTator3."""
+
+    source: str
+    date: str = Field(description="YYYYMMDD")
+    key: str
+    infons: dict[str, str]
+    documents: list[BioCDocument]
 
 
 class ErrorBody(BaseModel):

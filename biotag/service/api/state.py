@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -19,7 +20,16 @@ class ServiceState:
     metrics: Metrics
     runtime: Runtime | None = None  # set once the lifespan has loaded the bundles
     stopping: bool = False
+    # set once a drain has run its course: requests still running are answered 503
+    drain_expired: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     _nothing_loaded: Registry = field(default_factory=Registry, repr=False)
+
+    def begin_drain(self, seconds: float) -> None:
+        """SIGTERM arrived (in this event loop's thread): not ready from now on, and requests
+        still running after ``seconds`` are answered, not left to be cancelled."""
+        self.stopping = True
+        self.metrics.ready.set(0)
+        asyncio.get_running_loop().call_later(seconds, self.drain_expired.set)
 
     @property
     def ready(self) -> bool:

@@ -1,16 +1,20 @@
 """Async micro-batching of sequences under a token budget. Knows nothing of HTTP or text.
 
 Callers submit sequences and await futures. One task owns the queue: it waits from the first
-queued item for at most ``max_wait`` (or until a batch is full), takes the oldest item plus the
+queued item for at most ``max_wait`` (or until a batch is full), takes an anchor item plus the
 items closest to it in length that fit the padded token budget, and runs the batch in a worker
-thread; up to ``batches_in_flight`` batches run at once. Cancelled items are dropped before
-they run; a failing batch fails only its own items.
+thread; up to ``batches_in_flight`` batches run at once. Requests are served in order, a
+batch filled from its anchor's request first, but a request that has anchored a few batches
+in a row while another waits yields the next one: one long document cannot hold everyone
+else up for its whole run. Cancelled items are dropped before they run; a failing batch
+fails only its own items.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import threading
 import time
 from collections import deque
@@ -22,6 +26,7 @@ from typing import Protocol
 import numpy as np
 
 RunBatch = Callable[[list[np.ndarray]], list[np.ndarray]]
+MAX_STREAK = 2  # batches one submission anchors in a row while another waits
 _THREAD_BARRIER_TIMEOUT_S = 600.0  # a warm-up of every GPU shape may take minutes
 
 
@@ -62,6 +67,7 @@ class BatchObserver(Protocol):
 class _Item:
     sequence: np.ndarray
     future: asyncio.Future[np.ndarray]
+    owner: int  # the submission it came with
     enqueued: float = field(default_factory=time.monotonic)
 
 
@@ -73,16 +79,29 @@ class BatchLimits:
     max_queue: int
 
 
-def select_batch(lengths: list[int], limits: BatchLimits) -> list[int]:
-    """Indices (into arrival order) of the next batch: the oldest item, then the nearest in length.
+def select_batch(
+    lengths: list[int],
+    limits: BatchLimits,
+    owners: list[int] | None = None,
+    anchor: int = 0,
+) -> list[int]:
+    """Indices (into arrival order) of the next batch: the ``anchor`` item, then the items of
+    its own submission (``owners``: one request's windows), then any other, each group
+    nearest in length first, within the padded token budget.
 
-    The padded cost of a batch is its longest sequence times its size; an item longer than the
-    whole budget still runs, alone.
+    Filling from the anchor's own request first finishes requests one after another, as a
+    queue should; only places it cannot use go to others. An item longer than the whole
+    budget still runs, alone.
     """
-    anchor = lengths[0]
-    chosen = [0]
-    longest = anchor
-    for index in sorted(range(1, len(lengths)), key=lambda i: abs(lengths[i] - anchor)):
+    owners = owners if owners is not None else [0] * len(lengths)
+    own = owners[anchor]
+    chosen = [anchor]
+    longest = lengths[anchor]
+    candidates = sorted(
+        (i for i in range(len(lengths)) if i != anchor),
+        key=lambda i: (owners[i] != own, abs(lengths[i] - lengths[anchor])),
+    )
+    for index in candidates:
         if len(chosen) >= limits.max_batch_size:
             break
         candidate_longest = max(longest, lengths[index])
@@ -90,6 +109,16 @@ def select_batch(lengths: list[int], limits: BatchLimits) -> list[int]:
             chosen.append(index)
             longest = candidate_longest
     return sorted(chosen)
+
+
+def next_anchor(owners: list[int], streak_owner: int, streak: int) -> int:
+    """The oldest item, unless its submission has anchored ``MAX_STREAK`` batches in a row
+    while others wait: then the oldest item of the next one. So a long document yields to a
+    short request every few batches instead of holding it up for its whole run, while
+    requests that fit in a few batches are served strictly in order."""
+    if owners[0] != streak_owner or streak < MAX_STREAK:
+        return 0
+    return next((i for i, owner in enumerate(owners) if owner != streak_owner), 0)
 
 
 def padded_to_longest(lengths: list[int]) -> int:
@@ -114,6 +143,8 @@ class Batcher:
         self._limits = limits
         self._observer = observer
         self._pending: deque[_Item] = deque()
+        self._submissions = itertools.count()
+        self._streak_owner, self._streak = -1, 0  # who anchored the last batches, how many
         self._arrived = asyncio.Event()
         self._executor = ThreadPoolExecutor(
             max_workers=batches_in_flight, thread_name_prefix="biotag-infer"
@@ -172,9 +203,10 @@ class Batcher:
                 raise QueueFullError
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[np.ndarray]] = []
+        owner = next(self._submissions)
         for sequence in sequences:
             future: asyncio.Future[np.ndarray] = loop.create_future()
-            self._pending.append(_Item(sequence, future))
+            self._pending.append(_Item(sequence, future, owner))
             futures.append(future)
         self._observer.on_queue_depth(len(self._pending))
         self._arrived.set()
@@ -214,7 +246,14 @@ class Batcher:
             await self._free_slots.acquire()
             await self._wait_for_batch()
             pending = list(self._pending)
-            chosen = select_batch([len(item.sequence) for item in pending], self._limits)
+            owners = [item.owner for item in pending]
+            anchor = next_anchor(owners, self._streak_owner, self._streak)
+            if owners[anchor] == self._streak_owner:
+                self._streak += 1
+            else:
+                self._streak_owner, self._streak = owners[anchor], 1
+            lengths = [len(item.sequence) for item in pending]
+            chosen = select_batch(lengths, self._limits, owners, anchor)
             chosen_set = set(chosen)
             batch = [pending[i] for i in chosen]
             self._pending = deque(item for i, item in enumerate(pending) if i not in chosen_set)

@@ -20,7 +20,7 @@ from biotag.service.inference.session import (
 )
 from biotag.service.inference.shapes import ShapeBuckets
 from biotag.service.text.chunking import DocumentTokenizer
-from biotag.service.text.decoding import LabelTable
+from biotag.service.text.decoding import Decoding, LabelTable
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class LoadedBundle:
     window_target_tokens: int  # tokens per window aimed at, special tokens included
     window_stride: int
     heads: dict[str, ServedHead]
+    decoding: Decoding  # how its heads' label probabilities become word labels
 
     @property
     def name(self) -> str:
@@ -131,6 +132,7 @@ def load_bundle(directory: Path, settings: Settings, provider: Provider) -> Load
             head.name: ServedHead(head, LabelTable.from_labels(head.labels))
             for head in manifest.heads
         },
+        decoding=settings.decoding,
     )
 
 

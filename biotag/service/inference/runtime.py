@@ -8,6 +8,7 @@ connection to the shared engine process, which runs the windows of every worker.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ from biotag.service.inference.tagging import Tagger
 from biotag.service.metrics import Metrics
 
 logger = logging.getLogger(__name__)
+SEQUENTIAL_BATCH_SIZE = 4  # windows per batch where a session runs them one at a time
 
 
 class EngineConnection(Protocol):
@@ -63,6 +65,17 @@ def _warm_up(bundle: LoadedBundle, session: OnnxSession, settings: Settings) -> 
     )
 
 
+def _limits_for(session: OnnxSession, limits: BatchLimits) -> BatchLimits:
+    """A session that runs a batch's sequences one after another gains nothing from long
+    batches, while every window of a batch waits for all of it: there short batches keep a
+    small request behind a long document a few windows' time, not a whole batch's."""
+    if not session.one_at_a_time:
+        return limits
+    return dataclasses.replace(
+        limits, max_batch_size=min(limits.max_batch_size, SEQUENTIAL_BATCH_SIZE)
+    )
+
+
 async def start_runtime(settings: Settings, metrics: Metrics) -> Runtime:
     """Load every bundle, warm each up at its largest batch shape, start its batcher."""
     registry = await asyncio.to_thread(load_registry, settings)
@@ -77,7 +90,11 @@ async def start_runtime(settings: Settings, metrics: Metrics) -> Runtime:
         session = registry.sessions[name]
         in_flight = settings.cuda_batches_in_flight if bundle.provider == "cuda" else 1
         batcher = Batcher(
-            session.run, limits, metrics.batch_observer(name), session.computed_tokens, in_flight
+            session.run,
+            _limits_for(session, limits),
+            metrics.batch_observer(name),
+            session.computed_tokens,
+            in_flight,
         )
         try:
             # in the threads that will run the batches: the CUDA provider keeps per-thread

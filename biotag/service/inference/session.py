@@ -103,6 +103,11 @@ class OnnxSession:
             padded = options.provider == "cuda"
         self._one_at_a_time = not (padded and batch_invariant)
 
+    @property
+    def one_at_a_time(self) -> bool:
+        """Whether a batch runs its sequences one after another, unpadded (the CPU)."""
+        return self._one_at_a_time
+
     def run(self, sequences: list[np.ndarray]) -> list[np.ndarray]:
         """Logits (length, labels) for each int64 sequence, special tokens included."""
         if self._one_at_a_time:

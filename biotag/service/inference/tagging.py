@@ -170,7 +170,7 @@ def _decode_all(
         for name in model_names:
             served = bundle.heads[name]
             probabilities = softmax(logits[:, served.head.logit_slice])
-            for span in decode_words(text, words, probabilities, served.table):
+            for span in decode_words(text, words, probabilities, served.table, bundle.decoding):
                 entities.append(
                     Entity(
                         start=span.start,

@@ -3,20 +3,26 @@
 Pure functions over numpy arrays. Word boundaries come from the text and the tokenizer's
 offsets, never from sub-word markers (``##`` does not exist in SentencePiece): a word is a run
 of letters, digits and combining marks, or any other single non-space character, which is how
-the biomedical corpora and BERT's basic tokenizer split text. A word takes the label of the
-first token covering its first character. An entity whose first word is joined to the word
-before it by a hyphen or slash ("non-papillary carcinoma", "N-acetylcysteine") takes that
-prefix in; a suffix ("cisplatin-induced") stays out.
+the biomedical corpora and BERT's basic tokenizer split text. A word takes the label
+probabilities of the first token covering its first character (training labels only that
+sub-word), and the words of a document take the best label sequence their head's scheme allows
+(``viterbi``) or each its most probable label (``argmax``). An entity whose first word is
+joined to the word before it by a hyphen or slash ("non-papillary carcinoma",
+"N-acetylcysteine") takes that prefix in; a suffix ("cisplatin-induced") stays out.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from biotag.labels import parse_label
+from biotag.service.text.viterbi import Transitions, best_path
+
+Decoding = Literal["viterbi", "argmax"]
 
 _COMBINING_MARKS = (
     "\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u0610-\u061a\u064b-\u065f"
@@ -26,6 +32,7 @@ _COMBINING = re.compile(f"[{_COMBINING_MARKS}]")
 _JOINERS = frozenset("-‐‑/")
 _TAG_CODES = {"O": 0, "B": 1, "I": 2, "E": 3, "S": 4}
 OUT, BEGIN, INSIDE, END, SINGLE = range(5)
+_TINY = np.finfo(np.float32).tiny  # floor of probabilities before their log (no log(0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +51,7 @@ class LabelTable:
     type_index: np.ndarray  # (labels,) int, -1 for O
     type_names: tuple[str, ...]
     type_projection: np.ndarray  # (labels, types) float32, sums label probabilities per type
+    transitions: Transitions  # what the scheme allows, for Viterbi decoding
 
     @classmethod
     def from_labels(cls, labels: list[str]) -> LabelTable:
@@ -55,7 +63,13 @@ class LabelTable:
             if index >= 0:
                 projection[column, index] = 1.0
         tags = np.array([_TAG_CODES[p.tag] for p in parsed])
-        return cls(tags=tags, type_index=type_index, type_names=names, type_projection=projection)
+        return cls(
+            tags=tags,
+            type_index=type_index,
+            type_names=names,
+            type_projection=projection,
+            transitions=Transitions.for_labels(labels),
+        )
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -169,8 +183,19 @@ def index_words(text: str, token_offsets: np.ndarray) -> Words:
     return Words(starts[covered], ends[covered], first_tokens[covered])
 
 
+def word_labels(
+    word_probabilities: np.ndarray, table: LabelTable, decoding: Decoding
+) -> np.ndarray:
+    """Label index per word: the scheme's best allowed sequence over the whole document (its
+    windows are already merged, so no seam breaks it), or each word's argmax."""
+    if decoding == "argmax":
+        labels: np.ndarray = word_probabilities.argmax(axis=-1)
+        return labels
+    return best_path(np.log(np.maximum(word_probabilities, _TINY)), table.transitions)
+
+
 def decode_words(
-    text: str, words: Words, probabilities: np.ndarray, table: LabelTable
+    text: str, words: Words, probabilities: np.ndarray, table: LabelTable, decoding: Decoding
 ) -> list[ScoredSpan]:
     """Entities of one document from its words and its tokens' label probabilities.
 
@@ -180,7 +205,7 @@ def decode_words(
     word_probabilities = probabilities[words.first_tokens]
     if len(word_probabilities) == 0:
         return []
-    labels = word_probabilities.argmax(axis=-1)
+    labels = word_labels(word_probabilities, table, decoding)
     types = table.type_index[labels]
     runs = _with_prefixes(
         text, words.starts, words.ends, types, _entity_runs(table.tags[labels], types)

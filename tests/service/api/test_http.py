@@ -127,7 +127,8 @@ def test_limits_are_413(client: TestClient, body: dict[str, Any], code: str) -> 
 
 def test_a_body_over_the_limit_is_413_by_length_and_while_streaming(client: TestClient) -> None:
     oversized = b'{"text": "' + b"a" * 5000 + b'"}'
-    _error(client.post("/tag", content=oversized), 413, "request_too_large")
+    json_type = {"content-type": "application/json"}
+    _error(client.post("/tag", content=oversized, headers=json_type), 413, "request_too_large")
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: the limit is counted as it arrives
         yield b'{"text": "'
@@ -136,7 +137,7 @@ def test_a_body_over_the_limit_is_413_by_length_and_while_streaming(client: Test
         yield b'"}'
 
     before = _rejections(client, "request_too_large")
-    streamed = client.post("/tag", content=chunks(), headers={"content-type": "application/json"})
+    streamed = client.post("/tag", content=chunks(), headers=json_type)
     error = _error(streamed, 413, "request_too_large")
     assert "4096 bytes" in error["message"]
     assert _rejections(client, "request_too_large") == before + 1
@@ -165,11 +166,15 @@ def test_not_ready_is_503_with_retry_after_and_a_reason(tmp_path: Path) -> None:
         assert _rejections(empty, "not_ready") == 1  # the refused request; probes are not refusals
 
 
-def test_an_unexpected_failure_is_500_in_the_envelope(gate: Gate) -> None:
+def test_an_unexpected_failure_is_500_in_the_envelope(
+    gate: Gate, caplog: pytest.LogCaptureFixture
+) -> None:
     with _client() as failing:
-        gate.failure = RuntimeError("the device fell over")
+        gate.failure = RuntimeError(f"the device fell over on {TEXT!r}")
         error = _error(failing.post("/tag", json={"text": TEXT}), 500, "internal_error")
         assert error["message"] == "internal error"  # nothing internal leaks
+        assert "unhandled RuntimeError" in caplog.text
+        assert TEXT not in caplog.text  # an exception's message may quote the document
         gate.failure = None
         assert failing.post("/tag", json={"text": TEXT}).status_code == 200  # still serving
 
@@ -257,3 +262,18 @@ def test_a_client_that_leaves_has_its_windows_withdrawn(gate: Gate) -> None:
             assert time.monotonic() < deadline
             time.sleep(0.05)
         assert gate.sequences == 1  # only the first request's window ever ran
+
+
+def test_cpu_batches_stay_short_so_other_requests_interleave() -> None:
+    with _client(max_documents=16, max_request_bytes=100_000, max_wait_ms=50) as roomy:
+        documents = [{"text": TEXT}] * 16  # a window each, queued at once
+        assert roomy.post("/tag", json={"documents": documents}).status_code == 200
+        exposition = roomy.get("/metrics").text
+    count = re.search(r'biotag_batch_size_count{bundle="default"} (\S+)', exposition)
+    within_four = re.search(
+        r'biotag_batch_size_bucket{bundle="default",le="4.0"} (\S+)', exposition
+    )
+    assert count is not None
+    assert within_four is not None
+    assert float(count.group(1)) >= 4  # 16 windows, at most 4 a batch
+    assert within_four.group(1) == count.group(1)

@@ -17,16 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser
 
 from biotag.service.config import REPO_MODELS_DIR
 from tests.conftest import RunningServer, start_server, stop_server
 from tests.service.api.browsing import (
     ABSTRACTS,
     Browsing,
-    browse,
     entity_texts_in_page,
-    launch_chromium,
     real_abstract,
     tag_in_page,
 )
@@ -55,16 +52,6 @@ def page_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
         yield _ready(running)
     finally:
         stop_server(running)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from launch_chromium()
-
-
-@pytest.fixture
-def browsing(browser: Browser) -> Iterator[Browsing]:
-    yield from browse(browser, {"width": 1200, "height": 900})
 
 
 def _api(server: RunningServer, body: dict[str, Any], output: str = "json") -> httpx.Response:

@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 from biotag.service.inference.batcher import (
+    MAX_STREAK,
     Batcher,
     BatchLimits,
     BatchStats,
     QueueFullError,
     TooManySequencesError,
+    next_anchor,
     select_batch,
 )
 
@@ -46,6 +48,63 @@ def test_select_batch_respects_max_size() -> None:
 
 def _echo(sequences: list[np.ndarray]) -> list[np.ndarray]:
     return [sequence * 2 for sequence in sequences]
+
+
+def test_a_batch_fills_from_its_anchors_request_first_then_from_others() -> None:
+    owners = [0, 0, 1, 1, 0, 1]
+    lengths = [4, 9, 4, 4, 9, 4]  # nearness alone would pick owner 1's short items first
+    assert select_batch(lengths, LIMITS, owners, anchor=0) == [0, 1, 2, 4]
+    assert select_batch([4] * 6, LIMITS, [0, 1, 1, 1, 1, 1], anchor=0) == [0, 1, 2, 3]
+    assert select_batch([4] * 5, LIMITS) == [0, 1, 2, 3]  # one request: the oldest first
+
+
+def test_a_request_that_anchored_batches_in_a_row_yields_to_the_next() -> None:
+    owners = [3, 3, 3, 7, 7, 9]
+    assert next_anchor(owners, streak_owner=-1, streak=0) == 0
+    assert next_anchor(owners, streak_owner=3, streak=MAX_STREAK - 1) == 0  # still its turn
+    assert next_anchor(owners, streak_owner=3, streak=MAX_STREAK) == 3  # yields to 7
+    assert next_anchor([3, 3], streak_owner=3, streak=MAX_STREAK) == 0  # nobody else waits
+
+
+async def test_a_short_request_waits_behind_a_few_batches_of_a_long_one_not_all_of_it() -> None:
+    limits = BatchLimits(max_batch_tokens=1024, max_batch_size=4, max_wait_s=0.0, max_queue=64)
+    ran: list[str] = []
+
+    def recording(sequences: list[np.ndarray]) -> list[np.ndarray]:
+        ran.extend("short" if s[0] < 0 else "long" for s in sequences)
+        return sequences
+
+    batcher = Batcher(recording, limits, Recorder())
+    long_document = [np.full(8, i) for i in range(40)]
+    short_request = [np.full(8, -1), np.full(8, -2)]
+    long_futures = batcher.submit(long_document)
+    short_futures = batcher.submit(short_request)
+    batcher.start()
+    try:
+        await asyncio.gather(*short_futures)
+        assert ran.count("long") <= MAX_STREAK * limits.max_batch_size + 2
+        await asyncio.gather(*long_futures)
+        assert len(ran) == 42
+    finally:
+        await batcher.stop()
+
+
+async def test_requests_that_fit_in_a_few_batches_are_served_in_order() -> None:
+    limits = BatchLimits(max_batch_tokens=1024, max_batch_size=4, max_wait_s=0.0, max_queue=64)
+    ran: list[int] = []
+
+    def recording(sequences: list[np.ndarray]) -> list[np.ndarray]:
+        ran.extend(int(s[0]) for s in sequences)
+        return sequences
+
+    batcher = Batcher(recording, limits, Recorder())
+    futures = [batcher.submit([np.full(8, request)] * 6) for request in range(3)]
+    batcher.start()
+    try:
+        await asyncio.gather(*(f for request in futures for f in request))
+        assert ran == sorted(ran)  # each request done before the next one starts
+    finally:
+        await batcher.stop()
 
 
 async def test_results_return_to_their_callers() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,14 @@ def test_only_int8_graphs_never_measured_without_vnni_are_warned_about(
     assert not registry_module.unmeasured_here(unmeasured, seven_bit)
     monkeypatch.setattr(registry_module, "host_lacks_vnni", lambda: False)
     assert not registry_module.unmeasured_here(unmeasured, with_vnni)
+
+
+def test_a_bundle_of_an_unknown_format_version_is_reported_not_served(tmp_path: Path) -> None:
+    future = tmp_path / "future"
+    future.mkdir()
+    manifest = json.loads((REPO_MODELS_DIR / "default" / "bundle.json").read_text())
+    manifest["format_version"] = 2
+    (future / "bundle.json").write_text(json.dumps(manifest))
+    registry = load_registry(Settings(models_dir=tmp_path))
+    assert not registry.models
+    assert "unknown bundle format_version 2" in registry.errors["future"]

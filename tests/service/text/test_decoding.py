@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from tokenizers import Tokenizer
 
 from biotag.service.text.decoding import (
+    Decoding,
     LabelTable,
     ScoredSpan,
     decode_words,
@@ -25,9 +26,13 @@ TABLE = LabelTable.from_labels(BIO)
 
 
 def decode_spans(
-    text: str, token_offsets: np.ndarray, probabilities: np.ndarray, table: LabelTable
+    text: str,
+    token_offsets: np.ndarray,
+    probabilities: np.ndarray,
+    table: LabelTable,
+    decoding: Decoding = "viterbi",
 ) -> list[ScoredSpan]:
-    return decode_words(text, index_words(text, token_offsets), probabilities, table)
+    return decode_words(text, index_words(text, token_offsets), probabilities, table, decoding)
 
 
 def _probabilities(labels: list[int], n_labels: int = 3, confidence: float = 0.9) -> np.ndarray:
@@ -38,10 +43,18 @@ def _probabilities(labels: list[int], n_labels: int = 3, confidence: float = 0.9
 
 
 def _spans(
-    text: str, offsets: list[tuple[int, int]], labels: list[int], table: LabelTable = TABLE
+    text: str,
+    offsets: list[tuple[int, int]],
+    labels: list[int],
+    table: LabelTable = TABLE,
+    decoding: Decoding = "viterbi",
 ) -> list[tuple[str, str]]:
     spans = decode_spans(
-        text, np.array(offsets).reshape(-1, 2), _probabilities(labels, len(table.tags)), table
+        text,
+        np.array(offsets).reshape(-1, 2),
+        _probabilities(labels, len(table.tags)),
+        table,
+        decoding,
     )
     return [(text[s.start : s.end], s.entity_type) for s in spans]
 
@@ -122,10 +135,28 @@ def test_sentencepiece_leading_space_offsets_are_trimmed() -> None:
     assert _spans(text, offsets, [0, 1, 2]) == [("cystic fibrosis", "Disease")]
 
 
-def test_i_after_o_opens_an_entity() -> None:
+def test_argmax_lets_i_after_o_open_an_entity() -> None:
     text = "the breast cancer risk"
     offsets = [(0, 3), (4, 10), (11, 17), (18, 22)]
-    assert _spans(text, offsets, [0, 0, 2, 0]) == [("cancer", "Disease")]
+    assert _spans(text, offsets, [0, 0, 2, 0], decoding="argmax") == [("cancer", "Disease")]
+
+
+def test_viterbi_opens_the_entity_where_the_probabilities_say() -> None:
+    text = "the breast cancer risk"
+    offsets = np.array([(0, 3), (4, 10), (11, 17), (18, 22)])
+    # argmax O O I O; "breast" is nearly a beginning, so the entity starts there
+    probabilities = np.array(
+        [[0.9, 0.05, 0.05], [0.5, 0.45, 0.05], [0.2, 0.1, 0.7], [0.9, 0.05, 0.05]],
+        dtype=np.float32,
+    )
+    found = {
+        decoding: [
+            text[s.start : s.end]
+            for s in decode_spans(text, offsets, probabilities, TABLE, decoding)
+        ]
+        for decoding in ("argmax", "viterbi")
+    }
+    assert found == {"argmax": ["cancer"], "viterbi": ["breast cancer"]}
 
 
 def test_b_after_b_splits_adjacent_entities() -> None:
@@ -136,11 +167,11 @@ def test_b_after_b_splits_adjacent_entities() -> None:
     ]
 
 
-def test_i_of_another_type_starts_a_new_entity() -> None:
+def test_argmax_lets_i_of_another_type_start_a_new_entity() -> None:
     labels = ["O", "B-Chemical", "I-Chemical", "B-Disease", "I-Disease"]
     table = LabelTable.from_labels(labels)
     text = "cisplatin nephrotoxicity"
-    assert _spans(text, [(0, 9), (10, 24)], [1, 4], table) == [
+    assert _spans(text, [(0, 9), (10, 24)], [1, 4], table, "argmax") == [
         ("cisplatin", "Chemical"),
         ("nephrotoxicity", "Disease"),
     ]
@@ -210,16 +241,21 @@ def tokenizers(tiny_bundles_dir) -> list[Tokenizer]:
 
 @pytest.mark.slow  # the tokenizers come with the tiny exported bundles
 @settings(max_examples=300, deadline=None)
-@given(text=TEXTS, seed=st.integers(0, 2**32 - 1), which=st.integers(0, 1))
+@given(
+    text=TEXTS,
+    seed=st.integers(0, 2**32 - 1),
+    which=st.integers(0, 1),
+    decoding=st.sampled_from(["argmax", "viterbi"]),
+)
 def test_every_span_is_exact_trimmed_and_in_bounds(
-    tokenizers: list[Tokenizer], text: str, seed: int, which: int
+    tokenizers: list[Tokenizer], text: str, seed: int, which: int, decoding: Decoding
 ) -> None:
     encoding = tokenizers[which].encode(text, add_special_tokens=False)
     offsets = np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2)
     rng = np.random.default_rng(seed)
     probabilities = softmax(rng.normal(size=(len(offsets), 3)).astype(np.float32) * 3)
     previous_end = 0
-    for span in decode_spans(text, offsets, probabilities, TABLE):
+    for span in decode_spans(text, offsets, probabilities, TABLE, decoding):
         assert 0 <= span.start < span.end <= len(text)
         piece = text[span.start : span.end]
         assert piece == piece.strip()

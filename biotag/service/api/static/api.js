@@ -1,5 +1,6 @@
 // Talking to the service: POST /tag, the messages for its refusals, saving answer bytes.
 // URLs are relative, so the page also works behind a proxy that serves it under a path prefix.
+import { askForKey, withKey } from "./key.js";
 
 export const TIMEOUT_MS = 120000;
 export const FILENAMES = {
@@ -17,7 +18,7 @@ export async function postTag(body, format) {
   try {
     return await fetch(`tag?format=${format}`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: withKey({ "content-type": "application/json" }),
       body: JSON.stringify(body),
       signal: controller.signal,
     });
@@ -42,6 +43,9 @@ export async function refusal(response) {
   }
   const extra = details.length ? ` (${details.slice(0, 3).join("; ")})` : "";
   switch (response.status) {
+    case 401:
+      askForKey();
+      return `This service needs an API key (401): ${message}. Enter it in the API key field.`;
     case 413:
       return `Too long (413): ${message}.`;
     case 422:

@@ -1,6 +1,7 @@
 // The biotag page: one form, one POST /tag, the answer drawn as highlighted text and a table
 // (view.js). This module holds the state and wires the controls.
 import { FILENAMES, copyText, postTag, refusal, save } from "./api.js";
+import { askForKey, fetchWithKey, wireKey } from "./key.js";
 import { countCodePoints, parsePubTator } from "./spans.js";
 import { $, el, hideTip, render, renderTable, showTip } from "./view.js";
 
@@ -44,7 +45,8 @@ function updateCount() {
 
 async function loadConfig() {
   try {
-    const response = await fetch("page/config");
+    const response = await fetchWithKey("page/config");
+    if (response.status === 401) askForKey();
     if (response.ok) {
       const config = await response.json();
       state.limit = config.max_document_chars;
@@ -60,7 +62,12 @@ async function loadModels(attempt = 0) {
   const empty = $("models-empty");
   let models = [];
   try {
-    const response = await fetch("models");
+    const response = await fetchWithKey("models");
+    if (response.status === 401) {
+      empty.textContent = "This service needs an API key: enter it in the API key field.";
+      askForKey();
+      return;
+    }
     if (response.ok) models = (await response.json()).models;
   } catch {
     empty.textContent = "Could not reach the service to list its models.";
@@ -293,6 +300,11 @@ function wireOutput() {
 
 wireInput();
 wireOutput();
+// a new key: ask again what the key guards (the models only while none is listed)
+wireKey(() => {
+  loadConfig();
+  if (modelBoxes().length === 0) loadModels();
+});
 updateCount();
 loadConfig();
 loadModels();

@@ -1,0 +1,133 @@
+"""Which sentences train the model and which score it: train, devel, the LINNAEUS holdout.
+
+A normal run trains on each corpus's train split and scores devel. ``final`` adds each corpus's
+devel sentences to its training pool (nothing is left to score except the holdout).
+``linnaeus_holdout`` keeps a fixed 10% of LINNAEUS train documents out of training and scores
+them as ``linnaeus/holdout``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from transformers import PreTrainedTokenizerBase
+
+from models.recipe.corpora import Sentence, read_iob
+from models.recipe.data import Example, encode
+from models.recipe.heads import DEVEL_CORPORA, LINNAEUS, CorpusSpec, training_corpora
+from models.recipe.holdout import split_documents
+from models.recipe.report import HOLDOUT_SPLIT
+
+EVAL_MAX_LENGTH = 512  # devel sentences are scored whole (split only past BERT's 512 positions)
+
+
+@dataclass(frozen=True)
+class Pool:
+    """One corpus's training chunks: all with an entity, a share ``keep`` of the others."""
+
+    folder: str
+    positives: list[Example]
+    negatives: list[Example]
+    keep: float
+
+
+@dataclass(frozen=True)
+class ScoredSet:
+    corpus: CorpusSpec
+    split: str  # "devel" or "holdout": the metric key's middle part
+    sentences: list[Sentence]
+    examples: list[Example]
+
+
+def read_split(data_dir: Path, folder: str, split: str) -> list[Sentence]:
+    path = data_dir / folder / f"{split}.tsv"
+    if not path.is_file():
+        raise FileNotFoundError(f"missing corpus file {path}; see --data-dir")
+    return read_iob(path)
+
+
+def _limited(sentences: list[Sentence], limit: int | None) -> list[Sentence]:
+    return sentences[:limit] if limit else sentences
+
+
+def training_sentences(
+    data_dir: Path,
+    corpus: CorpusSpec,
+    final: bool,
+    linnaeus_holdout: bool,
+    limit_train: int | None,
+    limit_devel: int | None,
+) -> list[Sentence]:
+    train = read_split(data_dir, corpus.folder, "train")
+    if linnaeus_holdout and corpus.folder == LINNAEUS.folder:
+        # split whole documents before any --limit-train, so a smoke run keeps the same split
+        train, _ = split_documents(train)
+    sentences = _limited(train, limit_train)
+    if final:
+        sentences = sentences + _limited(read_split(data_dir, corpus.folder, "devel"), limit_devel)
+    return sentences
+
+
+def training_pools(
+    data_dir: Path,
+    folders: set[str],
+    bc5cdr_disease: bool,
+    tokenizer: PreTrainedTokenizerBase,
+    max_length: int,
+    keep: dict[str, float],
+    final: bool,
+    linnaeus_holdout: bool,
+    limits: tuple[int | None, int | None],
+) -> list[Pool]:
+    pools: list[Pool] = []
+    for corpus in [c for c in training_corpora(bc5cdr_disease) if c.folder in folders]:
+        sentences = training_sentences(data_dir, corpus, final, linnaeus_holdout, *limits)
+        chunks = encode(sentences, corpus, tokenizer, max_length, split_with_gold=True)
+        positives = [c for c in chunks if any(v > 0 for row in c.labels for v in row)]
+        negatives = [c for c in chunks if not any(v > 0 for row in c.labels for v in row)]
+        pools.append(Pool(corpus.folder, positives, negatives, keep.get(corpus.folder, 1.0)))
+    return pools
+
+
+def scored_sets(
+    data_dir: Path,
+    folders: set[str],
+    tokenizer: PreTrainedTokenizerBase,
+    final: bool,
+    linnaeus_holdout: bool,
+    limit_devel: int | None,
+) -> list[ScoredSet]:
+    """Devel of every chosen corpus (none for ``final``), then the LINNAEUS holdout if asked."""
+    sets: list[tuple[CorpusSpec, str, list[Sentence]]] = []
+    if not final:
+        for corpus in [c for c in DEVEL_CORPORA if c.folder in folders]:
+            devel = _limited(read_split(data_dir, corpus.folder, "devel"), limit_devel)
+            sets.append((corpus, "devel", devel))
+    if linnaeus_holdout:
+        _, held_out = split_documents(read_split(data_dir, LINNAEUS.folder, "train"))
+        sets.append((LINNAEUS, HOLDOUT_SPLIT, _limited(held_out, limit_devel)))
+    return [
+        ScoredSet(
+            corpus,
+            split,
+            sentences,
+            encode(sentences, corpus, tokenizer, EVAL_MAX_LENGTH, split_with_gold=False),
+        )
+        for corpus, split, sentences in sets
+    ]
+
+
+def epoch_sample(pools: list[Pool], rng: random.Random) -> list[Example]:
+    """All chunks with an entity plus a fixed-size random share of entity-free ones.
+
+    An exact count (not a coin per chunk) keeps every epoch the same length, so the LR schedule
+    computed up front ends exactly at the last step. Redrawing per epoch shows the model more
+    distinct negatives over the run than one fixed subsample would.
+    """
+    chosen: list[Example] = []
+    for pool in pools:
+        chosen.extend(pool.positives)
+        chosen.extend(rng.sample(pool.negatives, round(pool.keep * len(pool.negatives))))
+    return chosen

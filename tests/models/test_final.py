@@ -1,0 +1,104 @@
+"""The final model: trained on train + devel with the schedule devel chose, and says so."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+
+from biotag.bundle import read_manifest, write_manifest
+from models.recipe import train
+from models.recipe.report import training_record
+from tests.models.recipe_fixtures import build_tiny_base, write_tiny_corpora
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("final")
+    return build_tiny_base(root / "base"), write_tiny_corpora(root / "data")
+
+
+def run(tiny: tuple[Path, Path], output: Path, **options: Any) -> dict[str, Any]:
+    base, data = tiny
+    settings: dict[str, Any] = {
+        "batch_size": 8,
+        "max_length": 32,
+        "lr": 1e-3,
+        "threads": 1,
+        "log_every": 1000,
+        "corpora": ["linnaeus"],
+    }
+    train.main(output=output, data_dir=data, base_model=base, **(settings | options))
+    report: dict[str, Any] = json.loads((output / train.METRICS_FILE).read_text())
+    return report
+
+
+def test_final_run_trains_the_chosen_epochs_on_train_and_devel(
+    tiny: tuple[Path, Path], tmp_path: Path
+) -> None:
+    devel = run(tiny, tmp_path / "devel", epochs=3, linnaeus_holdout=True)
+    assert devel["trained_on"] == ["train"]
+    assert devel["best_epoch"] == devel["kept_epoch"]
+    # the holdout is scored every epoch but does not choose the epoch
+    scores = devel["history"][0]["scores"]
+    assert set(scores) == {"linnaeus/devel:Species", "linnaeus/holdout:Species"}
+    assert devel["history"][0]["mean_f1"] == scores["linnaeus/devel:Species"]["f1"]
+
+    final = run(
+        tiny,
+        tmp_path / "final",
+        final=True,
+        schedule_from=tmp_path / "devel" / train.METRICS_FILE,
+    )
+    assert final["trained_on"] == ["train", "devel"]
+    assert final["schedule"]["epochs"] == devel["best_epoch"]
+    assert final["schedule"]["chosen_on"] == "devel"
+    assert len(final["history"]) == devel["best_epoch"]
+    assert final["kept_epoch"] == devel["best_epoch"]  # the last epoch, not a devel choice
+    # 20 train documents (18 once the holdout was out) plus 2 devel ones, 8 sentences each
+    assert devel["history"][0]["train_chunks"] < final["history"][0]["train_chunks"]
+    assert final["history"][0]["scores"] == {}
+
+
+def test_final_run_refuses_a_schedule_chosen_with_other_settings(
+    tiny: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(tiny, tmp_path / "devel", epochs=1)
+    with pytest.raises(typer.Exit):
+        run(
+            tiny,
+            tmp_path / "final",
+            final=True,
+            lr=5e-4,
+            schedule_from=tmp_path / "devel" / train.METRICS_FILE,
+        )
+    assert "settings differ from the devel run" in " ".join(capsys.readouterr().out.split())
+
+
+def test_the_manifest_records_how_the_model_was_trained(tmp_path: Path) -> None:
+    bundle = tmp_path / "default"
+    bundle.mkdir()
+    (bundle / "bundle.json").write_bytes((MODELS_DIR / "default" / "bundle.json").read_bytes())
+    # the committed bundle predates the field: it still reads, with nothing recorded
+    assert read_manifest(bundle).training == {}
+    report = {
+        "trained_on": ["train", "devel"],
+        "schedule": {"epochs": 4, "lr": 1e-4, "chosen_on": "devel"},
+        "kept_epoch": 4,
+        "selection": "last epoch (devel is training data)",
+        "base_model": "build/minilm-bio",
+        "train_minutes": 300.0,
+    }
+    manifest = read_manifest(bundle).model_copy(update={"training": training_record(report)})
+    write_manifest(bundle, manifest)
+    training = read_manifest(bundle).training
+    assert training["trained_on"] == ["train", "devel"]
+    assert training["schedule"] == {"epochs": 4, "lr": 1e-4, "chosen_on": "devel"}
+    assert (
+        read_manifest(bundle).format_version == read_manifest(MODELS_DIR / "default").format_version
+    )
