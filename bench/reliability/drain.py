@@ -22,8 +22,10 @@ PART = "drain"
 SHUTDOWN_TIMEOUT_S = {"default": 90.0, "albert-base": 300.0}
 PROBE_INTERVAL_S = 0.1
 LONG_DOCUMENTS = 64
-# a new connection after the signal: refused, or answered 503 while the listener closes
-REFUSED = ("ConnectError", "503 not_ready")
+# a new connection after the signal: refused, or answered 503 while the listener closes, or
+# closed before any answer (RemoteProtocolError): one that reached the kernel's accept queue in
+# the instant its listener closed; its request was never read, so it is refused by another name
+REFUSED = ("ConnectError", "RemoteProtocolError", "503 not_ready")
 # a signal reaches the workers of a supervisor a moment later: a connection accepted then is
 # answered in full (200), never dropped; after this long every new connection is refused
 SIGNAL_GRACE_S = 1.0

@@ -49,9 +49,8 @@ from models.recipe.resume import (
     settings_hash,
     write_json,
 )
+from models.recipe.train import DEFAULT_DATA_DIR, REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DATA_DIR = REPO_ROOT / ".." / "shared" / "data" / "bioner"
 DEFAULT_PUBMED_DIR = REPO_ROOT / ".." / "shared" / "data" / "pubmed"
 METRICS_FILE = "pretrain_metrics.json"
 
