@@ -44,8 +44,7 @@ from models.recipe.resume import (
     SettingsMismatchError,
     load_state,
     restore_rng_states,
-    rng_states,
-    save_state,
+    save_training_state,
     settings_hash,
     write_json,
 )
@@ -157,19 +156,15 @@ def main(
         return earlier_seconds + time.monotonic() - session_began
 
     def snapshot() -> None:
-        save_state(
+        save_training_state(
             output,
-            {
-                "settings_hash": settings_hash(settings),
-                "settings": settings,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": rng_states(),
-                "step": step,
-                "losses": losses,
-                "seconds": seconds_so_far(),
-            },
+            settings,
+            model,
+            optimizer,
+            scheduler,
+            step=step,
+            losses=losses,
+            seconds=seconds_so_far(),
         )
 
     window: list[float] = []

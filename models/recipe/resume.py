@@ -49,6 +49,27 @@ def restore_rng_states(states: dict[str, Any]) -> None:
     torch.set_rng_state(states["torch"])
 
 
+def save_training_state(
+    output: Path,
+    settings: dict[str, Any],
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    **progress: Any,
+) -> None:
+    """What every resumable stage saves (its settings, weights, optimizer and scheduler, every
+    RNG), plus the stage's own ``progress``."""
+    state = {
+        "settings_hash": settings_hash(settings),
+        "settings": settings,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": rng_states(),
+    }
+    save_state(output, state | progress)
+
+
 def save_state(output: Path, state: dict[str, Any]) -> None:
     """Write ``state`` to ``output/resume/state.pt`` through a temp file and ``os.replace``."""
     final = output / STATE_FILE

@@ -43,8 +43,7 @@ from models.recipe.resume import (
     SettingsMismatchError,
     load_state,
     restore_rng_states,
-    rng_states,
-    save_state,
+    save_training_state,
     settings_hash,
     write_json,
 )
@@ -214,23 +213,19 @@ def main(
         console.print(f"resuming epoch {first_epoch} at step {progress.steps} from {output}")
 
     def snapshot(epoch: int, epoch_progress: EpochProgress, epoch_rng: object) -> None:
-        save_state(
+        save_training_state(
             output,
-            {
-                "settings_hash": settings_hash(settings),
-                "settings": settings,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": rng_states(),
-                "epoch_rng": epoch_rng,
-                "epoch": epoch,
-                "progress": vars(epoch_progress).copy(),
-                "history": [r.as_dict() for r in history],
-                "kept": kept.as_dict() if kept else None,
-                "elapsed_seconds": earlier_seconds + time.monotonic() - started,
-                "finished": epoch > epochs,
-            },
+            settings,
+            model,
+            optimizer,
+            scheduler,
+            epoch_rng=epoch_rng,
+            epoch=epoch,
+            progress=vars(epoch_progress).copy(),
+            history=[r.as_dict() for r in history],
+            kept=kept.as_dict() if kept else None,
+            elapsed_seconds=earlier_seconds + time.monotonic() - started,
+            finished=epoch > epochs,
         )
 
     for epoch in range(first_epoch, epochs + 1):
