@@ -41,7 +41,10 @@ from models.recipe.mlm_text import (
     whole_word_mask,
 )
 from models.recipe.resume import (
+    CheckpointEvery,
+    MaxMinutes,
     SettingsMismatchError,
+    StopAtStep,
     load_state,
     restore_rng_states,
     save_training_state,
@@ -85,15 +88,9 @@ def main(
     mask_probability: float = MASK_PROBABILITY,
     seed: int = 13,
     threads: int = 2,
-    checkpoint_every: Annotated[
-        int, typer.Option(min=1, help="steps between resume states (~10 min on 2 cores)")
-    ] = 50,
-    stop_at_step: Annotated[
-        int | None, typer.Option(help="pause once this many steps are done (rerun to resume)")
-    ] = None,
-    max_minutes: Annotated[
-        float | None, typer.Option(help="pause after this many minutes (rerun to resume)")
-    ] = None,
+    checkpoint_every: CheckpointEvery = 50,
+    stop_at_step: StopAtStep = None,
+    max_minutes: MaxMinutes = None,
     log_every: int = 50,
 ) -> None:
     """Masked-LM steps on the unlabeled text; write the encoder and pretrain_metrics.json."""

@@ -14,10 +14,11 @@ import json
 import os
 import random
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
+import typer
 
 # In a subfolder: the exporter hashes every top-level weight-like file (*.pt included) of a
 # checkpoint folder, and the resume state is no part of the model.
@@ -26,6 +27,18 @@ STATE_FILE = Path("resume") / "state.pt"
 
 class SettingsMismatchError(RuntimeError):
     """The output folder holds a resume state written with other settings."""
+
+
+# the options every resumable stage takes, one definition for both commands
+CheckpointEvery = Annotated[
+    int, typer.Option(min=1, help="steps between resume states (~10 min on 2 cores)")
+]
+StopAtStep = Annotated[
+    int | None, typer.Option(help="pause once this many steps are done (rerun to resume)")
+]
+MaxMinutes = Annotated[
+    float | None, typer.Option(help="pause after this many minutes (rerun to resume)")
+]
 
 
 def settings_hash(settings: dict[str, Any]) -> str:

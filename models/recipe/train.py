@@ -40,7 +40,10 @@ from models.recipe.heads import DEVEL_CORPORA
 from models.recipe.loop import EpochProgress, make_optimizer, train_epoch
 from models.recipe.report import EpochRecord, metrics_report, results_table, selection_f1
 from models.recipe.resume import (
+    CheckpointEvery,
+    MaxMinutes,
     SettingsMismatchError,
+    StopAtStep,
     load_state,
     restore_rng_states,
     save_training_state,
@@ -85,9 +88,7 @@ def main(
     output: Annotated[Path, typer.Option(help="checkpoint folder to write")],
     epochs: Annotated[int, typer.Option(min=1)] = 5,
     data_dir: Annotated[Path, typer.Option(help="folder holding the corpora")] = DEFAULT_DATA_DIR,
-    max_minutes: Annotated[
-        float | None, typer.Option(help="pause after this many minutes (rerun to resume)")
-    ] = None,
+    max_minutes: MaxMinutes = None,
     lr: float = 1e-4,
     batch_size: int = 32,
     max_length: Annotated[int, typer.Option(help="sub-words per training chunk")] = 128,
@@ -109,12 +110,8 @@ def main(
     eval_batch_size: int = 64,
     log_every: int = 50,
     base_model: Annotated[Path | None, typer.Option(help="MiniLM folder")] = None,
-    checkpoint_every: Annotated[
-        int, typer.Option(min=1, help="steps between resume states (~10 min on 2 cores)")
-    ] = 300,
-    stop_at_step: Annotated[
-        int | None, typer.Option(help="pause once this many steps are done (rerun to resume)")
-    ] = None,
+    checkpoint_every: CheckpointEvery = 300,
+    stop_at_step: StopAtStep = None,
     final: Annotated[
         bool, typer.Option(help="train on train + devel, keep the last epoch")
     ] = False,
