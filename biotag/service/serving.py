@@ -28,7 +28,6 @@ from biotag.service.api.http_protocol import protocol_with_header_timeout
 from biotag.service.api.state import ServiceState
 from biotag.service.config import Settings
 
-__all__ = ["STARTUP_FAILURE", "DrainingServer", "run_server", "uvicorn_options"]
 # uvicorn cancels what still runs this long after the app's own drain deadline has answered it
 _CANCEL_GRACE_S = 2
 

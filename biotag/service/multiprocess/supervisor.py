@@ -26,15 +26,15 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from prometheus_client import multiprocess
+from uvicorn.config import STARTUP_FAILURE
 
 from biotag.service.api.app import create_app
 from biotag.service.config import Settings
 from biotag.service.multiprocess.engine_server import EngineStartError, SharedEngine, shared_engine
-from biotag.service.serving import STARTUP_FAILURE, run_server
+from biotag.service.serving import run_server
 
 logger = logging.getLogger(__name__)
 EXIT_FAILED = 1
-_STARTUP_FAILURE = STARTUP_FAILURE  # a worker's exit status when it cannot start serving
 _SUPERVISE_INTERVAL_S = 0.5
 _QUICK_DEATH_S = 10.0  # a worker that dies sooner is restarted with a growing delay
 _FIRST_BACKOFF_S = 0.5
@@ -143,7 +143,7 @@ def _supervise(settings: Settings, engine: SharedEngine | None) -> int:
                     continue
                 if slot.process.is_alive():
                     continue
-                if slot.process.exitcode == _STARTUP_FAILURE:
+                if slot.process.exitcode == STARTUP_FAILURE:  # run_server's exit when startup fails
                     logger.error("a worker could not start serving; stopping the server")
                     status = EXIT_FAILED
                     stop.set()
