@@ -20,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import httpx
+import orjson
 
 from bench import load
 from bench.abstracts import ncbi_abstracts
@@ -27,6 +28,7 @@ from bench.http_bench import memory_mb
 from bench.reliability.contract import error_code
 from bench.reliability.report import Row
 from bench.reliability.servers import Server, Target, running
+from bench.reliability.storm_client import Answer, post_json, storm
 
 PART = "overload"
 MAX_CONCURRENT = 16
@@ -49,20 +51,21 @@ class Tally:
     missing_retry_after: int = 0
     codes: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)  # client-side: no answer
+    generator_lag_s: list[float] = field(default_factory=list)  # closed loop: the client's own
 
-    def record(self, response: httpx.Response | None, seconds: float, error: str = "") -> None:
-        if response is None:
+    def record(self, answer: Answer | None, seconds: float, error: str = "") -> None:
+        if answer is None:
             self.statuses["none"] += 1
             self.errors[error] += 1
             return
-        self.statuses[str(response.status_code)] += 1
-        if response.status_code == 200:
+        self.statuses[str(answer.status)] += 1
+        if answer.status == 200:
             self.accepted_s.append(seconds)
             return
-        self.codes[error_code(response.content) or "(no envelope)"] += 1
-        if response.status_code in (429, 503):
+        self.codes[error_code(answer.body) or "(no envelope)"] += 1
+        if answer.status in (429, 503):
             self.refused_s.append(seconds)
-            if not response.headers.get("retry-after", "").isdigit():
+            if not answer.retry_after.isdigit():
                 self.missing_retry_after += 1
 
     @property
@@ -81,37 +84,37 @@ def _ms(seconds: list[float], q: float) -> float:
     return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
 
+def _body(text: str, index: int) -> bytes:
+    return orjson.dumps({"documents": [{"id": str(index), "text": text}]})
+
+
 async def _send(http: httpx.AsyncClient, tally: Tally, text: str, index: int) -> None:
-    body = {"documents": [{"id": str(index), "text": text}]}
     began = time.perf_counter()
     try:
-        response = await http.post("/tag", json=body)
+        response = await http.post(
+            "/tag", content=_body(text, index), headers={"Content-Type": "application/json"}
+        )
     except httpx.HTTPError as exc:
         tally.record(None, time.perf_counter() - began, type(exc).__name__)
         return
-    tally.record(response, time.perf_counter() - began)
+    seconds = time.perf_counter() - began
+    retry_after = response.headers.get("retry-after", "")
+    tally.record(Answer(response.status_code, retry_after, response.content, seconds), seconds)
 
 
 async def closed_loop(url: str, texts: list[str], clients: int, seconds: float) -> Tally:
-    """``clients`` clients, each sending its next request as soon as it has an answer."""
+    """``clients`` clients, each on its own connection, sending its next request as soon as it
+    has an answer (storm_client: lean enough that the figures are the server's)."""
     tally = Tally()
     counter = iter(range(10**9))
-    # one connection each, all made before the clock starts (verify=False: plain HTTP, and
-    # loading the CA bundle costs each client ~31 ms of the loop that times the answers)
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    pool = [
-        httpx.AsyncClient(base_url=url, timeout=ANSWER_TIMEOUT_S, limits=limits, verify=False)
-        for _ in range(clients)
-    ]
-    deadline = time.perf_counter() + seconds
 
-    async def client(http: httpx.AsyncClient) -> None:
-        async with http:
-            while time.perf_counter() < deadline:
-                index = next(counter)
-                await _send(http, tally, texts[index % len(texts)], index)
+    def request_for() -> bytes:
+        index = next(counter)
+        return post_json(url, "/tag", _body(texts[index % len(texts)], index))
 
-    await asyncio.gather(*(client(http) for http in pool))
+    tally.generator_lag_s = await storm(
+        url, clients, seconds, request_for, tally.record, ANSWER_TIMEOUT_S
+    )
     return tally
 
 
@@ -171,6 +174,8 @@ def point_row(
         "rss_before_mb": rss[0],
         "rss_after_mb": rss[1],
     }
+    if tally.generator_lag_s:  # closed loop: how far the load generator's own loop fell behind
+        figures["generator_lag_p99_ms"] = _ms(tally.generator_lag_s, 0.99)
     problems = []
     if tally.statuses["none"]:
         problems.append(f"{tally.statuses['none']} unanswered ({dict(tally.errors)})")

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from biotag import __version__
 from biotag.service.api.admission import AdmissionMiddleware
@@ -22,6 +23,8 @@ from biotag.service.config import Settings
 from biotag.service.inference.runtime import start_runtime, stop_runtime
 from biotag.service.metrics import Metrics
 from biotag.service.multiprocess.worker_runtime import connect_runtime
+
+TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 async def _start(state: ServiceState, engine_socket: Path | None) -> None:
@@ -58,6 +61,7 @@ def create_app(settings: Settings | None = None, engine_socket: Path | None = No
         summary="Biomedical entity tagging (diseases, chemicals, genes, species) with "
         "character-exact spans.",
         lifespan=_lifespan,
+        telemetry=None if settings.opentelemetry else TELEMETRY_OFF,
     )
     state = ServiceState(settings=settings, metrics=metrics)
     app.state.biotag = state
@@ -66,12 +70,13 @@ def create_app(settings: Settings | None = None, engine_socket: Path | None = No
     app.include_router(router)
     if settings.web_page:
         app.include_router(page_router())
-    # the last added runs first: metrics see every answer, admission refuses before any body
-    # is read, the body guard before FastAPI parses it
+    # the last added runs first: admission refuses before anything else runs (it ids, counts
+    # and logs its refusals itself), the id layer gives every other answer its id, metrics
+    # see every answer, the body guard refuses before FastAPI parses a body
     app.add_middleware(BodyGuardMiddleware, state=state)
-    app.add_middleware(AdmissionMiddleware, state=state)
-    if settings.api_key:  # before admission: a request without the key holds no slot
+    if settings.api_key:
         app.add_middleware(ApiKeyMiddleware, state=state)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
-    app.add_middleware(RequestIdMiddleware, state=state)  # outermost: every answer has an id
+    app.add_middleware(RequestIdMiddleware, state=state)
+    app.add_middleware(AdmissionMiddleware, state=state)
     return app

@@ -51,22 +51,25 @@ def has_body(headers: dict[bytes, bytes]) -> bool:
 async def drain(receive: Receive, budget_bytes: int, deadline: float) -> bool:
     """Read and discard the rest of a body; True when it ended within the budget and the
     deadline (the connection can then carry the answer, and further requests)."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return False
     received = 0
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        try:
-            message = await asyncio.wait_for(receive(), remaining)
-        except TimeoutError:
-            return False
-        if message["type"] != "http.request":
-            return False  # the client left
-        received += len(message.get("body", b""))
-        if not message.get("more_body", False):
-            return True
-        if received > budget_bytes:
-            return False
+    try:
+        # one timer for the whole body, not one per message: refusals are the hot path of a
+        # storm, and wait_for would add a task to every receive
+        async with asyncio.timeout(remaining):
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return False  # the client left
+                received += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return True
+                if received > budget_bytes:
+                    return False
+    except TimeoutError:
+        return False
 
 
 class BodyGuardMiddleware:

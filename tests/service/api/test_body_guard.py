@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RunningServer, ready_server
+from tests.service.api.raw_http import address, read_answer
 
 pytestmark = pytest.mark.slow
 MODELS = Path(__file__).resolve().parents[3] / "models"
@@ -33,34 +34,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         BIOTAG_HEADER_TIMEOUT_S=str(HEADER_TIMEOUT_S),
     ) as running:
         yield running
-
-
-def address(server: RunningServer) -> tuple[str, int]:
-    host, port = server.url.removeprefix("http://").split(":")
-    return host, int(port)
-
-
-def read_answer(sock: socket.socket, within_s: float) -> tuple[int, dict[str, str], bytes]:
-    """Status, headers and body of one answer (read until the connection closes or the body
-    is complete)."""
-    sock.settimeout(within_s)
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-    length = int(headers.get("content-length", "0"))
-    while len(body) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        body += chunk
-    return status, headers, body
 
 
 def http_error_code(caught: pytest.ExceptionInfo[urllib.error.HTTPError]) -> str:
@@ -220,31 +193,3 @@ def test_bodies_that_are_not_plain_json_get_415(
         urllib.request.urlopen(request, timeout=30)
     assert caught.value.code == 415
     assert http_error_code(caught) == "unsupported_media_type"
-
-
-def test_requests_past_the_concurrency_limit_get_429_with_retry_after(
-    tmp_path: Path,
-) -> None:
-    with (
-        ready_server(MODELS, tmp_path / "server.log", BIOTAG_MAX_CONCURRENT_REQUESTS="1") as one,
-        socket.create_connection(address(one)) as holder,
-    ):
-        # an admitted request whose body is still arriving holds the only place
-        holder.sendall(
-            b"POST /tag HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 100\r\n\r\n" + b'{"text": '
-        )
-        time.sleep(0.5)
-        with one.client() as client:
-            refused = client.post("/tag", json={"text": ABSTRACT})
-            assert refused.status_code == 429
-            assert refused.headers["retry-after"] == "1"
-            assert refused.json()["error"]["code"] == "too_many_requests"
-            metrics = client.get("/metrics").text
-        assert 'biotag_rejections_total{reason="too_many_requests"} 1.0' in metrics
-        assert "biotag_requests_in_flight 1.0" in metrics
-        rest = json.dumps(ABSTRACT).encode() + b"}"
-        holder.sendall(rest + b" " * (100 - len(b'{"text": ') - len(rest)))
-        status, _, body = read_answer(holder, within_s=30)
-        assert status == 200
-        assert json.loads(body)["documents"][0]["entities"]
