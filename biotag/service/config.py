@@ -158,6 +158,14 @@ class Settings(BaseSettings):
         "thread on CUDA (only shape arithmetic runs on the host there, and idle pool threads "
         "spin: with several workers they would compete with tokenising and decoding).",
     )
+    intra_op_spinning: bool = Field(
+        default=False,
+        description="Let ONNX Runtime's idle intra-op threads spin while they wait for work, "
+        "which saves microseconds per run on cores nobody else needs. false: they sleep and "
+        "leave the cores to tokenising, decoding and HTTP (2 workers on 2 cores, a storm of "
+        "4x the admitted clients: 1.6-1.8x as many requests served, refusals no slower; one "
+        "worker: the same throughput on 12-15% less CPU).",
+    )
     retry_after_s: int = Field(
         default=1, ge=1, description="Retry-After seconds sent with 429 and 503 answers."
     )

@@ -174,6 +174,7 @@ def open_session(bundle: LoadedBundle, settings: Settings) -> OnnxSession:
             settings.cuda_device_id,
             settings.cuda_provider_options,
             buckets,
+            intra_op_spinning=settings.intra_op_spinning,
         ),
         pad_id=bundle.manifest.pad_token_id,
         batch_invariant=graph.batch_invariant,

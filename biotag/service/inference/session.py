@@ -34,6 +34,7 @@ class OnnxSessionOptions:
     cuda_provider_options: Mapping[str, str] = field(default_factory=dict)
     shape_buckets: ShapeBuckets | None = None  # None: every batch runs at its exact shape
     padded_batches: bool | None = None  # None: on CUDA only
+    intra_op_spinning: bool = False
 
 
 class OnnxSession:
@@ -61,6 +62,8 @@ class OnnxSession:
         session_options.inter_op_num_threads = 1
         session_options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         session_options.log_severity_level = 3
+        if not options.intra_op_spinning:
+            session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers: list[str | tuple[str, dict[str, object]]]
         if options.provider == "cuda":
             providers = [

@@ -38,3 +38,27 @@ def test_bucketed_batches_give_the_logits_of_exact_ones(tiny_bundles_dir: Path) 
         assert padded.shape == (len(sequence), alone.shape[1])
         np.testing.assert_allclose(padded, alone, atol=1e-4)
     assert bucketed_engine.warm_up(8, 128) == len(buckets.all_shapes())
+
+
+@pytest.mark.parametrize("spinning", [False, True])
+def test_idle_intra_op_threads_sleep_unless_spinning_is_asked_for(
+    tiny_bundles_dir: Path, spinning: bool
+) -> None:
+    bundle = tiny_bundles_dir / "tiny-disease"
+    manifest = read_manifest(bundle)
+    engine = OnnxSession(
+        bundle / manifest.graphs["fp32"].file,  # type: ignore[index]
+        OnnxSessionOptions("cpu", intra_op_threads=2, intra_op_spinning=spinning),
+        pad_id=manifest.pad_token_id,
+        batch_invariant=True,
+    )
+    # what ONNX Runtime itself was configured with (it reports it nowhere else); an entry
+    # never set raises, and then ORT's default, spinning, applies
+    options = engine._session.get_session_options()
+    key = "session.intra_op.allow_spinning"
+    if spinning:
+        with pytest.raises(RuntimeError, match=key):
+            options.get_session_config_entry(key)
+    else:
+        assert options.get_session_config_entry(key) == "0"
+    assert engine.run([np.arange(5, 12, dtype=np.int64)])[0].shape[0] == 7
