@@ -11,6 +11,7 @@ client reads 408 and the connection closes.
 from __future__ import annotations
 
 import asyncio
+import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -18,9 +19,12 @@ import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from biotag.service.api.errors import KINDS, ErrorCode
+from biotag.service.api.request_id import new_request_id
+
+logger = logging.getLogger(__name__)
 
 
-def raw_error_response(code: ErrorCode, message: str) -> bytes:
+def raw_error_response(code: ErrorCode, message: str, request_id: str) -> bytes:
     """A complete HTTP/1.1 answer in the error envelope, closing the connection."""
     status = KINDS[code].status
     body = orjson.dumps({"error": {"code": code.value, "message": message}})
@@ -28,6 +32,7 @@ def raw_error_response(code: ErrorCode, message: str) -> bytes:
         f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
         "content-type: application/json\r\n"
         f"content-length: {len(body)}\r\n"
+        f"x-request-id: {request_id}\r\n"
         "connection: close\r\n\r\n"
     )
     return head.encode("ascii") + body
@@ -64,8 +69,7 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         self._disarm_header_timer()
-        self.transport.write(raw_error_response(ErrorCode.BAD_REQUEST, msg))
-        self.transport.close()
+        self._answer_and_close(ErrorCode.BAD_REQUEST, msg)
 
     def _arm_header_timer(self) -> None:
         self._disarm_header_timer()
@@ -88,8 +92,18 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
             self.transport.close()
             return
         message = f"the request headers did not arrive within {self.header_timeout_s:g} s"
-        self.transport.write(raw_error_response(ErrorCode.REQUEST_TIMEOUT, message))
+        self._answer_and_close(ErrorCode.REQUEST_TIMEOUT, message)
+
+    def _answer_and_close(self, code: ErrorCode, message: str) -> None:
+        """Answer before any request could be read: no header was parsed, so the id is always
+        a fresh one (and there is no route to name in the log line)."""
+        request_id = new_request_id()
+        self.transport.write(raw_error_response(code, message, request_id))
         self.transport.close()
+        status = KINDS[code].status
+        logger.info(
+            "connection answered %d %s (request id %s): %s", status, code.value, request_id, message
+        )
 
 
 def protocol_with_header_timeout(seconds: float) -> type[HeaderDeadlineProtocol]:

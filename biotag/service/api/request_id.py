@@ -53,6 +53,10 @@ def request_id_from(headers: Sequence[tuple[bytes, bytes]]) -> str:
             if _SANE_ID.fullmatch(candidate):
                 return candidate
             break
+    return new_request_id()
+
+
+def new_request_id() -> str:
     return uuid.uuid4().hex
 
 

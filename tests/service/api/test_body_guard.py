@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import socket
 import time
 import urllib.error
@@ -151,10 +152,11 @@ def test_headers_that_trickle_get_408_within_the_header_timeout(server: RunningS
                 break
             if answer:
                 break
-        status, _, body = read_answer(sock, within_s=5)
+        status, headers, body = read_answer(sock, within_s=5)
     assert status == 408
     assert error_code(body) == "request_timeout"
     assert time.monotonic() - began < HEADER_TIMEOUT_S * 5
+    assert re.fullmatch(r"[0-9a-f]{32}", headers["x-request-id"])
 
 
 def test_a_connection_that_sends_nothing_is_closed_without_an_answer(
@@ -168,9 +170,12 @@ def test_a_connection_that_sends_nothing_is_closed_without_an_answer(
 def test_bytes_that_are_not_http_get_400_in_the_envelope(server: RunningServer) -> None:
     with socket.create_connection(address(server)) as sock:
         sock.sendall(b"\x16\x03\x01\x02\x00 this is not http\r\n\r\n")
-        status, _, body = read_answer(sock, within_s=10)
+        status, headers, body = read_answer(sock, within_s=10)
     assert status == 400
     assert error_code(body) == "bad_request"
+    request_id = headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id)
+    assert f"answered 400 bad_request (request id {request_id})" in server.log.read_text()
 
 
 @pytest.mark.parametrize(
