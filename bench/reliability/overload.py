@@ -26,9 +26,10 @@ from bench import load
 from bench.abstracts import ncbi_abstracts
 from bench.http_bench import memory_mb
 from bench.reliability.contract import error_code
+from bench.reliability.rawhttp import Answer
 from bench.reliability.report import Row
 from bench.reliability.servers import Server, Target, running
-from bench.reliability.storm_client import Answer, post_json, storm
+from bench.reliability.storm_client import post_json, storm
 
 PART = "overload"
 MAX_CONCURRENT = 16
@@ -53,19 +54,19 @@ class Tally:
     errors: Counter[str] = field(default_factory=Counter)  # client-side: no answer
     generator_lag_s: list[float] = field(default_factory=list)  # closed loop: the client's own
 
-    def record(self, answer: Answer | None, seconds: float, error: str = "") -> None:
-        if answer is None:
+    def record(self, answer: Answer) -> None:
+        if answer.status is None:
             self.statuses["none"] += 1
-            self.errors[error] += 1
+            self.errors[answer.error or "no answer"] += 1
             return
         self.statuses[str(answer.status)] += 1
         if answer.status == 200:
-            self.accepted_s.append(seconds)
+            self.accepted_s.append(answer.seconds)
             return
         self.codes[error_code(answer.body) or "(no envelope)"] += 1
         if answer.status in (429, 503):
-            self.refused_s.append(seconds)
-            if not answer.retry_after.isdigit():
+            self.refused_s.append(answer.seconds)
+            if not answer.headers.get("retry-after", "").isdigit():
                 self.missing_retry_after += 1
 
     @property
@@ -95,11 +96,11 @@ async def _send(http: httpx.AsyncClient, tally: Tally, text: str, index: int) ->
             "/tag", content=_body(text, index), headers={"Content-Type": "application/json"}
         )
     except httpx.HTTPError as exc:
-        tally.record(None, time.perf_counter() - began, type(exc).__name__)
+        tally.record(Answer(None, seconds=time.perf_counter() - began, error=type(exc).__name__))
         return
+    headers = dict(response.headers)  # httpx gives the names in lower case
     seconds = time.perf_counter() - began
-    retry_after = response.headers.get("retry-after", "")
-    tally.record(Answer(response.status_code, retry_after, response.content, seconds), seconds)
+    tally.record(Answer(response.status_code, headers, response.content, seconds))
 
 
 async def closed_loop(url: str, texts: list[str], clients: int, seconds: float) -> Tally:

@@ -20,18 +20,12 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from bench.reliability.rawhttp import Answer
+
 LAG_PROBE_S = 0.005
 
 
-@dataclass
-class Answer:
-    status: int
-    retry_after: str
-    body: bytes
-    seconds: float
-
-
-AnswerSink = Callable[[Answer | None, float, str], None]  # (answer, seconds, client error)
+AnswerSink = Callable[[Answer], None]  # every request's answer, or why none came
 
 
 @dataclass
@@ -44,7 +38,7 @@ class _Exchange(asyncio.Protocol):
     closed: asyncio.Future[None]
     transport: asyncio.Transport | None = None
     began: float | None = None  # the request in flight, if any
-    headers: dict[bytes, bytes] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # of the answer being read
     body: bytearray = field(default_factory=bytearray)
     parser: httptools.HttpResponseParser = field(init=False)
 
@@ -61,8 +55,8 @@ class _Exchange(asyncio.Protocol):
         if time.perf_counter() >= self.deadline:
             self.transport.close()
             return
-        self.headers.clear()
-        self.body.clear()
+        self.headers = {}
+        self.body = bytearray()
         self.began = time.perf_counter()
         self.transport.write(self.request_for())
 
@@ -73,7 +67,7 @@ class _Exchange(asyncio.Protocol):
             self._fail("HttpParserError")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers[name.lower()] = value
+        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_body(self, body: bytes) -> None:
         self.body.extend(body)
@@ -83,9 +77,7 @@ class _Exchange(asyncio.Protocol):
         assert self.transport is not None
         seconds = time.perf_counter() - self.began
         self.began = None
-        retry_after = self.headers.get(b"retry-after", b"").decode("latin-1")
-        answer = Answer(self.parser.get_status_code(), retry_after, bytes(self.body), seconds)
-        self.sink(answer, seconds, "")
+        self.sink(Answer(self.parser.get_status_code(), self.headers, bytes(self.body), seconds))
         if self.parser.should_keep_alive():
             self._send_next()
         else:
@@ -93,7 +85,7 @@ class _Exchange(asyncio.Protocol):
 
     def _fail(self, error: str) -> None:
         if self.began is not None:
-            self.sink(None, time.perf_counter() - self.began, error)
+            self.sink(Answer(None, seconds=time.perf_counter() - self.began, error=error))
             self.began = None
         if self.transport is not None:
             self.transport.close()
@@ -114,7 +106,7 @@ async def _client(
         try:
             await loop.create_connection(exchange, host, port)
         except OSError as exc:
-            sink(None, 0.0, type(exc).__name__)
+            sink(Answer(None, error=type(exc).__name__))
             await asyncio.sleep(0.05)  # no busy loop against a server that is gone
             continue
         await closed

@@ -12,16 +12,21 @@ from biotag.service.inference.session import OnnxSession, OnnxSessionOptions
 from biotag.service.inference.shapes import ShapeBuckets
 
 
-def _engine(bundle: Path, buckets: ShapeBuckets | None, padded_batches: bool) -> OnnxSession:
+def _engine(bundle: Path, options: OnnxSessionOptions) -> OnnxSession:
     manifest = read_manifest(bundle)
     return OnnxSession(
         bundle / manifest.graphs["fp32"].file,  # type: ignore[index]
-        OnnxSessionOptions(
-            "cpu", intra_op_threads=1, shape_buckets=buckets, padded_batches=padded_batches
-        ),
+        options,
         pad_id=manifest.pad_token_id,
         batch_invariant=True,
     )
+
+
+def _bucketed(bundle: Path, buckets: ShapeBuckets | None, padded_batches: bool) -> OnnxSession:
+    options = OnnxSessionOptions(
+        "cpu", intra_op_threads=1, shape_buckets=buckets, padded_batches=padded_batches
+    )
+    return _engine(bundle, options)
 
 
 @pytest.mark.slow
@@ -30,9 +35,9 @@ def test_bucketed_batches_give_the_logits_of_exact_ones(tiny_bundles_dir: Path) 
     buckets = ShapeBuckets(width_multiple=16, max_width=128, max_rows=8, max_tokens=1024)
     rng = np.random.default_rng(0)
     sequences = [rng.integers(5, 700, size=n).astype(np.int64) for n in (3, 17, 40, 33, 9)]
-    exact = _engine(bundle, None, padded_batches=False).run(sequences)
+    exact = _bucketed(bundle, None, padded_batches=False).run(sequences)
     # padded to a bucket of 8 rows x 48 tokens, as CUDA runs batches
-    bucketed_engine = _engine(bundle, buckets, padded_batches=True)
+    bucketed_engine = _bucketed(bundle, buckets, padded_batches=True)
     bucketed = bucketed_engine.run(sequences)
     for alone, padded, sequence in zip(exact, bucketed, sequences, strict=True):
         assert padded.shape == (len(sequence), alone.shape[1])
@@ -44,14 +49,8 @@ def test_bucketed_batches_give_the_logits_of_exact_ones(tiny_bundles_dir: Path) 
 def test_idle_intra_op_threads_sleep_unless_spinning_is_asked_for(
     tiny_bundles_dir: Path, spinning: bool
 ) -> None:
-    bundle = tiny_bundles_dir / "tiny-disease"
-    manifest = read_manifest(bundle)
-    engine = OnnxSession(
-        bundle / manifest.graphs["fp32"].file,  # type: ignore[index]
-        OnnxSessionOptions("cpu", intra_op_threads=2, intra_op_spinning=spinning),
-        pad_id=manifest.pad_token_id,
-        batch_invariant=True,
-    )
+    options = OnnxSessionOptions("cpu", intra_op_threads=2, intra_op_spinning=spinning)
+    engine = _engine(tiny_bundles_dir / "tiny-disease", options)
     # what ONNX Runtime itself was configured with (it reports it nowhere else); an entry
     # never set raises, and then ORT's default, spinning, applies
     options = engine._session.get_session_options()
