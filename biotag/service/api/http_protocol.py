@@ -98,12 +98,13 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         """Answer before any request could be read: no header was parsed, so the id is always
         a fresh one (and there is no route to name in the log line)."""
         request_id = new_request_id()
-        self.transport.write(raw_error_response(code, message, request_id))
-        self.transport.close()
         status = KINDS[code].status
+        # Logged before the answer leaves, so a client holding the id can find its line.
         logger.info(
             "connection answered %d %s (request id %s): %s", status, code.value, request_id, message
         )
+        self.transport.write(raw_error_response(code, message, request_id))
+        self.transport.close()
 
 
 def protocol_with_header_timeout(seconds: float) -> type[HeaderDeadlineProtocol]:
