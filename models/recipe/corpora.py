@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DATA_DIR = REPO_ROOT / ".." / "shared" / "data" / "bioner"
+
 # The corpora spell entity types differently from the heads; BC2GM says GENE.
 TYPE_ALIASES: dict[str, str] = {"GENE": "Gene"}
 

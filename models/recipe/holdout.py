@@ -10,14 +10,24 @@ one-token sentence ``Abstract`` (the PubMed-style heading), so a document starts
 before each such heading: 50 documents in LINNAEUS train. The scanned 1980s articles repeat
 their abstract inside the full text under an upper-case ``ABSTRACT`` after the journal header
 and authors; that heading is not a boundary (counting it would cut three articles in two).
+
+    python -m models.recipe.holdout --output build/linnaeus-holdout.tsv
+
+writes the held-out documents as an IOB file, so `biotag eval build/linnaeus-holdout.tsv
+--models species --models-dir ...` scores a bundle on them through the service, as every devel
+set is scored.
 """
 
 from __future__ import annotations
 
 import itertools
 import random
+from pathlib import Path
+from typing import Annotated
 
-from models.recipe.corpora import Sentence
+import typer
+
+from models.recipe.corpora import DEFAULT_DATA_DIR, TYPE_ALIASES, Sentence, read_iob
 
 ABSTRACT_HEADING = "Abstract"
 HOLDOUT_FRACTION = 0.1
@@ -56,3 +66,36 @@ def split_documents(
     kept = [s for number, part in enumerate(parts) if number not in held for s in part]
     held_out = [s for number, part in enumerate(parts) if number in held for s in part]
     return kept, held_out
+
+
+def write_iob(sentences: list[Sentence], path: Path) -> None:
+    """``token<TAB>tag`` lines, a blank line after each sentence: what `read_iob` reads (tags in
+    the corpus's own spelling, so `biotag eval` maps their types as it maps the corpus's)."""
+    corpus_spelling = {head: corpus for corpus, head in TYPE_ALIASES.items()}
+    lines = []
+    for sentence in sentences:
+        for token, tag in zip(sentence.tokens, sentence.tags, strict=True):
+            prefix, dash, entity_type = tag.partition("-")
+            spelled = f"{prefix}{dash}{corpus_spelling.get(entity_type, entity_type)}"
+            lines.append(f"{token}\t{spelled}\n")
+        lines.append("\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(lines), encoding="utf-8")
+
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+def main(
+    output: Annotated[Path, typer.Option(help="IOB file to write the held-out documents to")],
+    data_dir: Annotated[Path, typer.Option(help="folder holding the corpora")] = DEFAULT_DATA_DIR,
+) -> None:
+    """Write the LINNAEUS train documents that `--linnaeus-holdout` keeps out of training."""
+    _, held_out = split_documents(read_iob(data_dir / "linnaeus" / "train.tsv"))
+    write_iob(held_out, output)
+    print(f"{len(documents(held_out))} documents, {len(held_out)} sentences -> {output}")
+
+
+if __name__ == "__main__":
+    app()

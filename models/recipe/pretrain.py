@@ -29,6 +29,7 @@ from torch.nn import functional
 from transformers import BertForMaskedLM, get_linear_schedule_with_warmup
 
 from models.recipe.checkpoint import default_base_model, load_tokenizer
+from models.recipe.corpora import DEFAULT_DATA_DIR, REPO_ROOT
 from models.recipe.loop import make_optimizer
 from models.recipe.mlm_text import (
     IGNORE,
@@ -51,7 +52,6 @@ from models.recipe.resume import (
     settings_hash,
     write_json,
 )
-from models.recipe.train import DEFAULT_DATA_DIR, REPO_ROOT
 
 DEFAULT_PUBMED_DIR = REPO_ROOT / ".." / "shared" / "data" / "pubmed"
 METRICS_FILE = "pretrain_metrics.json"

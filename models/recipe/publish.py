@@ -26,8 +26,9 @@ from biotag.evaluation.datasets import load_dataset, parse_type_map
 from biotag.evaluation.runner import Evaluation, evaluate, in_process
 from biotag.export.pipeline import export_bundle
 from biotag.service.config import Settings
+from models.recipe.corpora import DEFAULT_DATA_DIR
 from models.recipe.report import training_record
-from models.recipe.train import DEFAULT_DATA_DIR, METRICS_FILE
+from models.recipe.train import METRICS_FILE
 
 # head -> devel files it is scored on (IOB; PubTator abstracts for NCBI too)
 DEVEL_SETS = {

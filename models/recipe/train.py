@@ -34,6 +34,7 @@ from models.recipe.checkpoint import (
     load_tokenizer,
     save_checkpoint,
 )
+from models.recipe.corpora import DEFAULT_DATA_DIR
 from models.recipe.data import length_bucketed_batches
 from models.recipe.evaluate import Score, evaluate_corpus
 from models.recipe.heads import DEVEL_CORPORA
@@ -53,8 +54,6 @@ from models.recipe.resume import (
 from models.recipe.schedule import ScheduleError, chosen_record, chosen_schedule
 from models.recipe.splits import epoch_sample, scored_sets, training_pools
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DATA_DIR = REPO_ROOT / ".." / "shared" / "data" / "bioner"
 METRICS_FILE = "devel_metrics.json"
 
 app = typer.Typer(add_completion=False)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from biotag.evaluation.datasets import load_dataset
 from models.recipe.corpora import Sentence, read_iob
 from models.recipe.heads import LINNAEUS
-from models.recipe.holdout import document_starts, documents, split_documents
+from models.recipe.holdout import app, document_starts, documents, split_documents
 from models.recipe.splits import training_sentences
 from tests.models.recipe_fixtures import write_tiny_corpora
 
@@ -58,3 +60,18 @@ def test_holdout_sentences_never_reach_training(tmp_path: Path) -> None:
     trained_titles = {d[0].tokens[-1] for d in documents(trained)}
     assert len(held_titles) == 2  # a tenth of 20 documents
     assert not held_titles & trained_titles
+
+
+def test_the_written_holdout_is_what_biotag_eval_scores(tmp_path: Path) -> None:
+    data = write_tiny_corpora(tmp_path, documents=20)
+    _, held = split_documents(read_iob(data / "linnaeus" / "train.tsv"))
+    written = tmp_path / "holdout.tsv"
+    result = CliRunner().invoke(app, ["--output", str(written), "--data-dir", str(data)])
+    assert result.exit_code == 0, result.output
+    assert "2 documents" in result.output
+    assert read_iob(written) == held
+    gold = load_dataset(written)
+    assert len(gold) == len(held)  # one pseudo-document per sentence, as for every IOB set
+    mentions = sum(1 for s in held for tag in s.tags if tag.startswith("B-"))
+    assert mentions > 0
+    assert sum(len(document.spans) for document in gold) == mentions
