@@ -81,6 +81,10 @@ class Graph(_Frozen):
         "VNNI; without it ONNX Runtime's u8 x s8 kernels can saturate, which 7 avoids (chosen "
         "with --int8-reduce-range, or by an export on such a CPU where 8 failed parity)",
     )
+    float_layers: list[int] = Field(
+        default_factory=list,
+        description="int8 graphs: encoder layers (0-based) kept in float (--int8-float-layer)",
+    )
 
 
 class Manifest(_Frozen):

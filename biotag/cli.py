@@ -49,6 +49,14 @@ def export(
             "CPU without VNNI chooses them by itself when full-range weights fail parity there."
         ),
     ] = False,
+    int8_float_layer: Annotated[
+        list[int] | None,
+        typer.Option(
+            min=0,
+            help="Encoder layer (0-based, repeatable) to keep in float in the int8 graph: the "
+            "first one is where int8 loses most accuracy; each costs that layer's float weights.",
+        ),
+    ] = None,
     tf1: Annotated[
         bool, typer.Option("--tf1", help="CHECKPOINT is a TF1 ALBERT directory (else detected).")
     ] = False,
@@ -107,6 +115,7 @@ def export(
             precisions=tuple(dict.fromkeys(chosen)),  # type: ignore[arg-type]
             progress=lambda step: console.print(f"[dim]…[/dim] {step}"),
             int8_reduce_range=int8_reduce_range,
+            int8_float_layers=tuple(int8_float_layer or ()),
         )
     except ExportError as exc:
         console.print(f"error: {exc}", markup=False, soft_wrap=True)

@@ -74,6 +74,7 @@ def export_bundle(
     precisions: Sequence[Precision] = ALL_PRECISIONS,
     progress: Progress = lambda _: None,
     int8_reduce_range: bool = False,
+    int8_float_layers: Sequence[int] = (),
 ) -> ExportResult:
     """Write a bundle; variants failing parity are left out and reported in ``failed``.
 
@@ -103,7 +104,13 @@ def export_bundle(
         if "int8" in precisions:
             progress("building the int8 variant")
             files["int8"] = staging / "model.int8.onnx"
-            graphs.to_int8(fp32, files["int8"], reduce_range=int8_reduce_range)
+            try:
+                graphs.to_int8(
+                    fp32, files["int8"], int8_reduce_range, float_layers=int8_float_layers
+                )
+            except ValueError as exc:  # a float layer the graph does not have
+                layers = list(int8_float_layers)
+                raise ExportError(f"cannot keep layers {layers} in float: {exc}") from exc
         if "fp16" in precisions:
             progress("building the fp16 variant")
             # for CUDA, where the fused residual + LayerNormalization kernel pays off
@@ -133,7 +140,7 @@ def export_bundle(
                     "VNNI (full-range products saturate here); rebuilding it with 7-bit weights"
                 )
                 int8_reduce_range = True
-                graphs.to_int8(fp32, files["int8"], reduce_range=True)
+                graphs.to_int8(fp32, files["int8"], True, float_layers=int8_float_layers)
                 del checked["int8"]  # a new graph: checked below like the others
         graph_entries: dict[Precision, Graph] = {}
         failed: dict[str, str] = {}
@@ -157,6 +164,7 @@ def export_bundle(
                 batch_invariant=precision != "int8",
                 parity=figures,
                 weight_bits=(7 if int8_reduce_range else 8) if precision == "int8" else None,
+                float_layers=sorted(set(int8_float_layers)) if precision == "int8" else [],
             )
         if not graph_entries:
             raise ExportError(f"no variant passed its parity check: {failed}")

@@ -71,9 +71,17 @@ def main(
     checkpoint: Annotated[Path, typer.Option()] = Path("build/default-checkpoint"),
     output: Annotated[Path, typer.Option()] = Path("models/default"),
     data_dir: Annotated[Path, typer.Option()] = DEFAULT_DATA_DIR,
+    int8_float_layer: Annotated[
+        list[int] | None, typer.Option(min=0, help="encoder layer to keep in float in int8")
+    ] = None,
 ) -> None:
     result = export_bundle(
-        checkpoint, output, name=output.name, precisions=("int8",), progress=console.print
+        checkpoint,
+        output,
+        name=output.name,
+        precisions=("int8",),
+        progress=console.print,
+        int8_float_layers=tuple(int8_float_layer or ()),
     )
     if result.failed:
         raise typer.Exit(f"export failed its parity check: {result.failed}")

@@ -122,3 +122,30 @@ def test_int8_weights_are_full_range_unless_reduced_for_cpus_without_vnni(
         graph = read_manifest(out).graphs["int8"]
         assert graph.weight_bits == bits
         assert _int8_weight_extremes(out / graph.file) in (largest - 1, largest)
+
+
+def test_int8_float_layers_keep_those_encoder_layers_out_of_quantization(
+    tiny_checkpoints, tmp_path: Path
+) -> None:
+    import onnx
+
+    out = tmp_path / "first-float"
+    result = _export(str(tiny_checkpoints.bert), str(out), "--int8-float-layer", "0")
+    assert result.returncode == 0, result.stderr
+    manifest = read_manifest(out)
+    assert manifest.graphs["int8"].float_layers == [0]
+    assert manifest.graphs["fp32"].float_layers == []
+    nodes = onnx.load(str(out / manifest.graphs["int8"].file)).graph.node
+    ops = [node.op_type for node in nodes]
+    # two layers: the first stays float, the second is quantized
+    assert (ops.count("Attention"), ops.count("QAttention")) == (1, 1)
+    # the first layer's three float MatMuls, and the classifier's
+    assert ops.count("MatMul") == 4
+    assert ops.index("Attention") < ops.index("QAttention")
+    assert manifest.graphs["int8"].parity is not None
+    assert manifest.graphs["int8"].parity.passed
+
+    missing = _export(str(tiny_checkpoints.bert), str(tmp_path / "none"), "--int8-float-layer", "2")
+    assert missing.returncode == 2
+    _assert_one_line_error(missing)
+    assert "no encoder layer 2: the graph has 2" in missing.stdout + missing.stderr
