@@ -59,6 +59,14 @@ def read_iob(path: Path) -> list[Sentence]:
     return sentences
 
 
+def read_split(data_dir: Path, folder: str, split: str) -> list[Sentence]:
+    """``data_dir/folder/split.tsv``, with a hint at ``--data-dir`` when it is missing."""
+    path = data_dir / folder / f"{split}.tsv"
+    if not path.is_file():
+        raise FileNotFoundError(f"missing corpus file {path}; see --data-dir")
+    return read_iob(path)
+
+
 def repair_bio(tags: list[str] | tuple[str, ...]) -> list[str]:
     """Turn an ``I-X`` that does not continue an ``X`` entity into ``B-X``.
 

@@ -27,7 +27,8 @@ from typing import Annotated
 
 import typer
 
-from models.recipe.corpora import DEFAULT_DATA_DIR, TYPE_ALIASES, Sentence, read_iob
+from models.recipe.corpora import DEFAULT_DATA_DIR, TYPE_ALIASES, Sentence, read_split
+from models.recipe.heads import LINNAEUS
 
 ABSTRACT_HEADING = "Abstract"
 HOLDOUT_FRACTION = 0.1
@@ -68,6 +69,11 @@ def split_documents(
     return kept, held_out
 
 
+def linnaeus_held_out(data_dir: Path) -> list[Sentence]:
+    """The sentences of the LINNAEUS train documents that ``--linnaeus-holdout`` holds out."""
+    return split_documents(read_split(data_dir, LINNAEUS.folder, "train"))[1]
+
+
 def write_iob(sentences: list[Sentence], path: Path) -> None:
     """``token<TAB>tag`` lines, a blank line after each sentence: what `read_iob` reads (tags in
     the corpus's own spelling, so `biotag eval` maps their types as it maps the corpus's)."""
@@ -92,7 +98,7 @@ def main(
     data_dir: Annotated[Path, typer.Option(help="folder holding the corpora")] = DEFAULT_DATA_DIR,
 ) -> None:
     """Write the LINNAEUS train documents that `--linnaeus-holdout` keeps out of training."""
-    _, held_out = split_documents(read_iob(data_dir / "linnaeus" / "train.tsv"))
+    held_out = linnaeus_held_out(data_dir)
     write_iob(held_out, output)
     print(f"{len(documents(held_out))} documents, {len(held_out)} sentences -> {output}")
 

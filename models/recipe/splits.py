@@ -14,10 +14,10 @@ from pathlib import Path
 
 from transformers import PreTrainedTokenizerBase
 
-from models.recipe.corpora import Sentence, read_iob
+from models.recipe.corpora import Sentence, read_split
 from models.recipe.data import Example, encode
 from models.recipe.heads import DEVEL_CORPORA, LINNAEUS, CorpusSpec, training_corpora
-from models.recipe.holdout import split_documents
+from models.recipe.holdout import linnaeus_held_out, split_documents
 from models.recipe.report import HOLDOUT_SPLIT
 
 EVAL_MAX_LENGTH = 512  # devel sentences are scored whole (split only past BERT's 512 positions)
@@ -39,13 +39,6 @@ class ScoredSet:
     split: str  # "devel" or "holdout": the metric key's middle part
     sentences: list[Sentence]
     examples: list[Example]
-
-
-def read_split(data_dir: Path, folder: str, split: str) -> list[Sentence]:
-    path = data_dir / folder / f"{split}.tsv"
-    if not path.is_file():
-        raise FileNotFoundError(f"missing corpus file {path}; see --data-dir")
-    return read_iob(path)
 
 
 def _limited(sentences: list[Sentence], limit: int | None) -> list[Sentence]:
@@ -106,7 +99,7 @@ def scored_sets(
             devel = _limited(read_split(data_dir, corpus.folder, "devel"), limit_devel)
             sets.append((corpus, "devel", devel))
     if linnaeus_holdout:
-        _, held_out = split_documents(read_split(data_dir, LINNAEUS.folder, "train"))
+        held_out = linnaeus_held_out(data_dir)
         sets.append((LINNAEUS, HOLDOUT_SPLIT, _limited(held_out, limit_devel)))
     return [
         ScoredSet(
