@@ -15,6 +15,8 @@ from onnxruntime.transformers.onnx_model import OnnxModel
 from onnxruntime.transformers.optimizer import optimize_model
 from transformers import PreTrainedModel
 
+from biotag.export.errors import ExportError
+
 OPSET = 17
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT_NAME = "logits"
@@ -164,9 +166,15 @@ def encoder_layer_nodes(model: onnx.ModelProto, layer: int) -> list[str]:
         if attention_seen == layer and node.op_type in {"Attention", "MatMul"}:
             chosen.append(node.name)
     if attention_seen < 0:
-        raise ValueError("the graph has no fused Attention nodes to find encoder layers by")
+        raise ExportError(
+            f"cannot keep layer {layer} in float: the graph has no fused Attention nodes to "
+            "find encoder layers by"
+        )
     if attention_seen < layer:
-        raise ValueError(f"no encoder layer {layer}: the graph has {attention_seen + 1}")
+        raise ExportError(
+            f"cannot keep layer {layer} in float: no encoder layer {layer}: the graph has "
+            f"{attention_seen + 1}"
+        )
     return chosen
 
 

@@ -10,7 +10,13 @@ from typer.testing import CliRunner
 from biotag.evaluation.datasets import load_dataset
 from models.recipe.corpora import Sentence, read_iob
 from models.recipe.heads import LINNAEUS
-from models.recipe.holdout import app, document_starts, documents, split_documents
+from models.recipe.holdout import (
+    app,
+    document_starts,
+    documents,
+    linnaeus_held_out,
+    split_documents,
+)
 from models.recipe.splits import training_sentences
 from tests.models.recipe_fixtures import write_tiny_corpora
 
@@ -64,7 +70,7 @@ def test_holdout_sentences_never_reach_training(tmp_path: Path) -> None:
 
 def test_the_written_holdout_is_what_biotag_eval_scores(tmp_path: Path) -> None:
     data = write_tiny_corpora(tmp_path, documents=20)
-    _, held = split_documents(read_iob(data / "linnaeus" / "train.tsv"))
+    held = linnaeus_held_out(data)
     written = tmp_path / "holdout.tsv"
     result = CliRunner().invoke(app, ["--output", str(written), "--data-dir", str(data)])
     assert result.exit_code == 0, result.output
