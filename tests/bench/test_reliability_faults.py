@@ -56,7 +56,7 @@ def test_a_killed_shared_engine_answers_503_and_the_server_exits_1(tmp_path: Pat
     assert row.figures["exit_status"] == 1, row.outcome
     assert int(row.figures["in_flight_at_kill"]) > 0
     assert row.figures["answered_500"] == 0
-    assert row.ok, row.outcome  # every request in flight at the kill: 503 not_ready
+    assert row.ok, row.outcome  # in flight at the kill: 503 not_ready, or 200 if already done
 
 
 @pytest.mark.slow
