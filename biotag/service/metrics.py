@@ -20,6 +20,9 @@ from prometheus_client import (
 
 from biotag.service.inference.batcher import BatchStats
 
+# the route and method labels of answers given before a request line could be read
+UNREAD_ROUTE = "unread"
+UNREAD_METHOD = "-"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 _TOKEN_BUCKETS = (64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
@@ -116,6 +119,11 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemin",
         )
+
+    def connection_answered(self, status: int) -> None:
+        """Count an answer the HTTP protocol layer gave before any request was read (400 to
+        bytes that are not HTTP, 408 to headers too slow): no route or method is known."""
+        self.requests.labels(UNREAD_ROUTE, UNREAD_METHOD, str(status)).inc()
 
     def exposition(self) -> bytes:
         """The Prometheus text format of this process, or of all processes in multiprocess mode."""

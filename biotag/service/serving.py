@@ -27,6 +27,7 @@ from uvicorn.config import STARTUP_FAILURE
 from biotag.service.api.http_protocol import protocol_with_header_timeout
 from biotag.service.api.state import ServiceState
 from biotag.service.config import Settings
+from biotag.service.metrics import Metrics
 
 # uvicorn cancels what still runs this long after the app's own drain deadline has answered it
 _CANCEL_GRACE_S = 2
@@ -50,13 +51,14 @@ class DrainingServer(uvicorn.Server):
             self._loop.call_soon_threadsafe(self.state.begin_drain, seconds)
 
 
-def uvicorn_options(settings: Settings) -> dict[str, Any]:
+def uvicorn_options(settings: Settings, metrics: Metrics) -> dict[str, Any]:
     """What the settings ask of uvicorn, apart from where it listens."""
+    protocol = protocol_with_header_timeout(settings.header_timeout_s, metrics.connection_answered)
     return {
         "log_level": settings.log_level,
         "timeout_graceful_shutdown": math.ceil(settings.shutdown_timeout_s) + _CANCEL_GRACE_S,
         "access_log": False,
-        "http": protocol_with_header_timeout(settings.header_timeout_s),
+        "http": protocol,
     }
 
 
@@ -66,8 +68,8 @@ def run_server(
     """Serve ``app`` until SIGTERM or SIGINT has drained it: on ``sockets`` when given (a
     worker's own), else on the settings' host and port."""
     listen: dict[str, Any] = {} if sockets else {"host": settings.host, "port": settings.port}
-    config = uvicorn.Config(app, **listen, **uvicorn_options(settings))
     state: ServiceState = app.state.biotag
+    config = uvicorn.Config(app, **listen, **uvicorn_options(settings, state.metrics))
     server = DrainingServer(config, state)
     server.run(sockets=sockets)
     if not server.started:  # as uvicorn.run does: the app's startup failed

@@ -5,13 +5,15 @@ A request reaches the app only once its headers are complete, so a client that s
 byte a second (slowloris) would hold its connection for ever: uvicorn's keep-alive timeout
 stops counting at the first byte. Here the headers must be complete within
 ``header_timeout_s`` of the connection opening or of the previous response; otherwise the
-client reads 408 and the connection closes.
+client reads 408 and the connection closes. Both answers given here are counted by
+``count_answer`` (the app's request metrics, which never see them).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -40,6 +42,7 @@ def raw_error_response(code: ErrorCode, message: str, request_id: str) -> bytes:
 
 class HeaderDeadlineProtocol(HttpToolsProtocol):
     header_timeout_s: float = 10.0
+    count_answer: Callable[[int], None]  # called with the status of each answer given here
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -105,8 +108,13 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         )
         self.transport.write(raw_error_response(code, message, request_id))
         self.transport.close()
+        self.count_answer(status)
 
 
-def protocol_with_header_timeout(seconds: float) -> type[HeaderDeadlineProtocol]:
-    """The protocol class to give uvicorn (``http=``) for this deadline."""
-    return type("HeaderDeadlineProtocol", (HeaderDeadlineProtocol,), {"header_timeout_s": seconds})
+def protocol_with_header_timeout(
+    seconds: float, count_answer: Callable[[int], None]
+) -> type[HeaderDeadlineProtocol]:
+    """The protocol class to give uvicorn (``http=``) for this deadline, counting its own
+    answers with ``count_answer``."""
+    attributes = {"header_timeout_s": seconds, "count_answer": staticmethod(count_answer)}
+    return type("HeaderDeadlineProtocol", (HeaderDeadlineProtocol,), attributes)

@@ -47,6 +47,16 @@ def error_code(body: bytes) -> str:
     return code
 
 
+def unread_answers(server: RunningServer, status: int) -> float:
+    """How many answers /metrics counts for connections answered before a request was read."""
+    with server.client() as client:
+        text = client.get("/metrics").text
+    series = f'biotag_http_requests_total{{method="-",route="unread",status="{status}"}} '
+    return sum(
+        float(line.removeprefix(series)) for line in text.splitlines() if line.startswith(series)
+    )
+
+
 def still_serves(server: RunningServer) -> None:
     with server.client() as client:
         answer = client.post("/tag", json={"text": ABSTRACT})
@@ -137,6 +147,7 @@ def test_a_body_that_trickles_gets_408_within_the_body_timeout(server: RunningSe
 
 
 def test_headers_that_trickle_get_408_within_the_header_timeout(server: RunningServer) -> None:
+    counted = unread_answers(server, 408)
     began = time.monotonic()
     with socket.create_connection(address(server)) as sock:
         sock.sendall(b"POST /tag HTTP/1.1\r\nHost: x\r\n")
@@ -157,6 +168,7 @@ def test_headers_that_trickle_get_408_within_the_header_timeout(server: RunningS
     assert error_code(body) == "request_timeout"
     assert time.monotonic() - began < HEADER_TIMEOUT_S * 5
     assert re.fullmatch(r"[0-9a-f]{32}", headers["x-request-id"])
+    assert unread_answers(server, 408) == counted + 1
 
 
 def test_a_connection_that_sends_nothing_is_closed_without_an_answer(
@@ -168,6 +180,7 @@ def test_a_connection_that_sends_nothing_is_closed_without_an_answer(
 
 
 def test_bytes_that_are_not_http_get_400_in_the_envelope(server: RunningServer) -> None:
+    counted = unread_answers(server, 400)
     with socket.create_connection(address(server)) as sock:
         sock.sendall(b"\x16\x03\x01\x02\x00 this is not http\r\n\r\n")
         status, headers, body = read_answer(sock, within_s=10)
@@ -176,6 +189,7 @@ def test_bytes_that_are_not_http_get_400_in_the_envelope(server: RunningServer) 
     request_id = headers["x-request-id"]
     assert re.fullmatch(r"[0-9a-f]{32}", request_id)
     assert f"answered 400 bad_request (request id {request_id})" in server.log.read_text()
+    assert unread_answers(server, 400) == counted + 1
 
 
 @pytest.mark.parametrize(
