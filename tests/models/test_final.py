@@ -83,8 +83,14 @@ def test_final_run_refuses_a_schedule_chosen_with_other_settings(
 def test_the_manifest_records_how_the_model_was_trained(tmp_path: Path) -> None:
     bundle = tmp_path / "default"
     bundle.mkdir()
-    (bundle / "bundle.json").write_bytes((MODELS_DIR / "default" / "bundle.json").read_bytes())
-    # the committed bundle predates the field: it still reads, with nothing recorded
+    committed = json.loads((MODELS_DIR / "default" / "bundle.json").read_text())
+    # the committed bundle is a devel run's best epoch: train splits only, LINNAEUS held out
+    assert committed["training"]["trained_on"] == ["train"]
+    assert committed["training"]["kept_epoch"] <= committed["training"]["schedule"]["epochs"]
+    assert "linnaeus_holdout" in committed["training"]
+    # a bundle written before the field still reads, with nothing recorded
+    del committed["training"]
+    (bundle / "bundle.json").write_text(json.dumps(committed))
     assert read_manifest(bundle).training == {}
     report = {
         "trained_on": ["train", "devel"],
