@@ -12,10 +12,11 @@ from starlette.testclient import TestClient
 from biotag.service.api.app import create_app
 from biotag.service.config import REPO_MODELS_DIR, Settings
 
-# NCBI-disease devel sentences (as `biotag eval` joins their tokens) and their gold diseases.
-# Argmax put an I- after an O in the first four (entities cut short, or split in two); Viterbi
-# opens them where the model's probabilities say. In the last, argmax is right and Viterbi
-# takes "Familial" in: decoding trades, the devel sets measure the balance (README).
+# NCBI-disease devel sentences (as `biotag eval` joins their tokens) and their gold diseases,
+# chosen where argmax put an I- after an O with an earlier bundle (entities cut short, or split
+# in two). With the committed bundle argmax still cuts "insulin - dependent diabetes mellitus"
+# to "- dependent diabetes mellitus", which Viterbi opens where the probabilities say; the other
+# misses are the model's under both decodings. The devel sets measure the balance (README).
 GOLD = {
     "Molecular basis for Duarte and Los Angeles variant galactosemia .": [
         "Duarte and Los Angeles variant galactosemia"
@@ -64,8 +65,9 @@ def test_viterbi_is_the_default(tagged: dict[str, list[list[dict[str, Any]]]]) -
 def test_viterbi_tags_known_sentences_as_well_or_better(
     tagged: dict[str, list[list[dict[str, Any]]]],
 ) -> None:
-    assert _exact_documents(tagged["viterbi"]) >= _exact_documents(tagged["argmax"])
-    assert _exact_documents(tagged["viterbi"]) >= 4
+    assert _exact_documents(tagged["viterbi"]) > _exact_documents(tagged["argmax"])
+    insulin = [entity["text"] for entity in tagged["viterbi"][1]]
+    assert insulin == ["insulin - dependent diabetes mellitus"]
 
 
 @pytest.mark.parametrize("decoding", ["viterbi", "argmax"])
