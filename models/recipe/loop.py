@@ -72,7 +72,7 @@ def make_optimizer(
         {"params": no_decay, "weight_decay": 0.0},
     ]
     # The fused kernel updates all 22.7M parameters in one pass: 19 ms a step instead of 130
-    # (measured on the 2-core AVX2 EPYC, batch 32 x 48 sub-words), 13% of a step's time.
+    # (2-core AMD EPYC with AVX-512, 2026-12-02, batch 32 x 48 sub-words), 13% of a step.
     return torch.optim.AdamW(groups, lr=lr, fused=True)
 
 
