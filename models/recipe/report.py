@@ -78,6 +78,7 @@ def metrics_report(
     final = bool(settings["final"])
     report: dict[str, Any] = {
         "base_model": settings["base_model"],
+        "base_model_sha256": settings["base_model_sha256"],
         "settings": settings,
         "trained_on": ["train", "devel"] if final else ["train"],
         "schedule": schedule_record(settings) | schedule,
@@ -106,6 +107,7 @@ def training_record(report: dict[str, Any]) -> dict[str, object]:
         "kept_epoch": report.get("kept_epoch", report.get("best_epoch")),
         "selection": report.get("selection", "best mean devel F1"),
         "base_model": report.get("base_model"),
+        "base_model_sha256": report.get("base_model_sha256"),
         "train_minutes": report.get("train_minutes"),
     }
     if "linnaeus_holdout" in report:

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 # Settings that define the schedule and data: a final run must share them with its devel run.
-# Not compared: epochs (taken from the devel run), final and linnaeus_holdout (what differs).
+# Not compared: epochs (taken from the devel run), final and linnaeus_holdout (what differs),
+# and the base model's and data's paths: the base is compared by its files' digest, so a record
+# made in another checkout (like models/recipe/runs/) still schedules a run on the same base.
 SHARED_KEYS = (
     "lr",
     "batch_size",
@@ -23,7 +25,7 @@ SHARED_KEYS = (
     "negative_keep",
     "bc5cdr_disease",
     "corpora",
-    "base_model",
+    "base_model_sha256",
     "limit_train",
 )
 

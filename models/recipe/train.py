@@ -29,6 +29,7 @@ from rich.markup import escape
 from transformers import get_linear_schedule_with_warmup
 
 from models.recipe.checkpoint import (
+    base_model_digest,
     build_model,
     default_base_model,
     load_tokenizer,
@@ -140,6 +141,7 @@ def main(
         "bc5cdr_disease": bc5cdr_disease,
         "corpora": sorted(folders),
         "base_model": str(base),
+        "base_model_sha256": base_model_digest(base),
         "data_dir": str(data_dir.resolve()),
         "limit_train": limit_train,
         "limit_devel": limit_devel,

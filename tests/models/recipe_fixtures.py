@@ -22,7 +22,7 @@ CORPUS_TYPES = {
 }
 
 
-def build_tiny_base(directory: Path) -> Path:
+def build_tiny_base(directory: Path, seed: int = 0) -> Path:
     """A random 2-layer BERT encoder with a fast WordPiece tokenizer, like the MiniLM folder."""
     import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
@@ -38,7 +38,7 @@ def build_tiny_base(directory: Path) -> Path:
         intermediate_size=64,
         max_position_embeddings=128,
     )
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     BertModel(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory

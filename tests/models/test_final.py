@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import typer
 
 from biotag.bundle import read_manifest, write_manifest
 from models.recipe import train
+from models.recipe.checkpoint import base_model_digest, default_base_model
 from models.recipe.report import training_record
 from tests.models.recipe_fixtures import build_tiny_base, write_tiny_corpora
 
@@ -80,6 +82,24 @@ def test_final_run_refuses_a_schedule_chosen_with_other_settings(
     assert "settings differ from the devel run" in " ".join(capsys.readouterr().out.split())
 
 
+def test_a_schedule_names_its_base_model_by_its_files_not_its_folder(
+    tiny: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base, data = tiny
+    run(tiny, tmp_path / "devel", epochs=1)
+    schedule = tmp_path / "devel" / train.METRICS_FILE
+    # the same base in another checkout's folder: the record still schedules the final run
+    moved = shutil.copytree(base, tmp_path / "elsewhere" / "base")
+    final = run((moved, data), tmp_path / "final", final=True, schedule_from=schedule)
+    assert final["schedule"]["chosen_on"] == "devel"
+    assert final["base_model_sha256"] == json.loads(schedule.read_text())["base_model_sha256"]
+    # a base with other weights is another base, wherever it lies
+    changed = build_tiny_base(tmp_path / "changed", seed=1)
+    with pytest.raises(typer.Exit):
+        run((changed, data), tmp_path / "final-changed", final=True, schedule_from=schedule)
+    assert "base_model_sha256" in capsys.readouterr().out
+
+
 def test_the_manifest_records_how_the_model_was_trained(tmp_path: Path) -> None:
     bundle = tmp_path / "default"
     bundle.mkdir()
@@ -108,3 +128,10 @@ def test_the_manifest_records_how_the_model_was_trained(tmp_path: Path) -> None:
     assert (
         read_manifest(bundle).format_version == read_manifest(MODELS_DIR / "default").format_version
     )
+
+
+def test_the_committed_devel_run_schedules_a_final_run_on_the_installed_base() -> None:
+    record = json.loads((MODELS_DIR / "recipe" / "runs" / "devel-6-epochs.json").read_text())
+    assert record["finished"]
+    assert not record["settings"]["final"]
+    assert record["settings"]["base_model_sha256"] == base_model_digest(default_base_model())
