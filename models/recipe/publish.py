@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from biotag.bundle import read_manifest, write_manifest
+from biotag.bundle import MAX_INT8_F1_LOSS, read_manifest, write_manifest
 from biotag.evaluation.datasets import load_dataset, parse_type_map
 from biotag.evaluation.runner import Evaluation, evaluate, in_process
 from biotag.export.pipeline import export_bundle
@@ -41,19 +41,18 @@ DEVEL_SETS = {
     "gene": ("bc2gm/devel.tsv",),
     "species": ("linnaeus/devel.tsv",),
 }
-# the most entity-level F1 int8 may lose against fp32 on any devel set
-MAX_INT8_F1_LOSS = 0.005
 console = Console()
 app = typer.Typer(add_completion=False)
 
 
-async def _evaluate_all(
-    models_dir: Path, data_dir: Path, cpu_precision: str
+async def evaluate_heads(
+    models_dir: Path, data_dir: Path, cpu_precision: str, heads: list[str] | None = None
 ) -> dict[str, dict[str, Evaluation]]:
-    """Each head alone, as `biotag eval --models HEAD` scores it."""
+    """Each head (default: all) alone on its devel sets, as `biotag eval --models HEAD` does."""
     results: dict[str, dict[str, Evaluation]] = {}
     mapping = parse_type_map([])
-    for head, datasets in DEVEL_SETS.items():
+    for head in heads or list(DEVEL_SETS):
+        datasets = DEVEL_SETS[head]
         async with in_process([head], models_dir, None, cpu_precision) as (
             model_types,
             tag_chunk,
@@ -85,13 +84,13 @@ def main(
     )
     if result.failed:
         raise typer.Exit(f"export failed its parity check: {result.failed}")
-    figures = asyncio.run(_evaluate_all(output.parent, data_dir, "int8"))
+    figures = asyncio.run(evaluate_heads(output.parent, data_dir, "int8"))
     with tempfile.TemporaryDirectory(prefix="fp32-", dir="build") as scratch:
         reference = Path(scratch) / output.name
         export_bundle(
             checkpoint, reference, name=output.name, precisions=("fp32",), progress=console.print
         )
-        fp32_figures = asyncio.run(_evaluate_all(reference.parent, data_dir, "fp32"))
+        fp32_figures = asyncio.run(evaluate_heads(reference.parent, data_dir, "fp32"))
     table = Table(title="devel figures (exact span and type)")
     for column in ("model", "dataset", "P", "R", "F1 int8", "F1 fp32", "docs/s int8"):
         table.add_column(column)
@@ -119,7 +118,7 @@ def main(
                 f"{outcome.documents_per_s:.0f}",
             )
     console.print(table)
-    decoding = Settings().decoding  # what _evaluate_all's in-process service used
+    decoding = Settings().decoding  # what evaluate_heads' in-process service used
     metrics = checkpoint / METRICS_FILE  # how it was trained: into the manifest's `training`
     manifest = read_manifest(output).model_copy(
         update={

@@ -8,7 +8,15 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from biotag.bundle import MANIFEST_FILE, Graph, Head, Manifest, Precision, read_manifest
+from biotag.bundle import (
+    MANIFEST_FILE,
+    MAX_INT8_F1_LOSS,
+    Graph,
+    Head,
+    Manifest,
+    Precision,
+    read_manifest,
+)
 from biotag.cpu import host_lacks_vnni
 from biotag.service.config import Settings
 from biotag.service.inference.session import (
@@ -25,19 +33,24 @@ from biotag.service.text.decoding import Decoding, LabelTable
 logger = logging.getLogger(__name__)
 
 
-def unmeasured_here(manifest: Manifest, graph: Graph) -> bool:
-    """Whether this CPU may compute ``graph`` differently from every measurement the bundle
-    carries: full-range int8 weights on a CPU without VNNI (where ONNX Runtime's products can
-    saturate), and neither the graph's parity nor any F1 figure was measured on such a CPU."""
+def unmeasured_heads(manifest: Manifest, graph: Graph) -> list[str]:
+    """The heads this CPU may compute worse than the bundle's figures say: with full-range int8
+    weights on a CPU without VNNI (where ONNX Runtime's products can saturate), every head
+    without F1 figures measured without VNNI, or whose figures there lose more than
+    ``MAX_INT8_F1_LOSS`` against fp32; none once the graph's parity was checked on such a CPU."""
     if graph.weight_bits != 8 or not host_lacks_vnni():
-        return False
-    parity_here = graph.parity is not None and graph.parity.cpu_vnni is False
-    f1_here = any(
-        "f1_without_vnni" in figures
-        for datasets in manifest.evaluation.values()
-        for figures in datasets.values()
+        return []
+    if graph.parity is not None and graph.parity.cpu_vnni is False:
+        return []
+    return [head.name for head in manifest.heads if not _kept_without_vnni(manifest, head.name)]
+
+
+def _kept_without_vnni(manifest: Manifest, head: str) -> bool:
+    figures = list(manifest.evaluation.get(head, {}).values())
+    measured = [f for f in figures if "f1_without_vnni" in f]
+    return bool(measured) and all(
+        f.get("fp32_f1", f["f1"]) - f["f1_without_vnni"] <= MAX_INT8_F1_LOSS for f in measured
     )
-    return not (parity_here or f1_here)
 
 
 @dataclass(frozen=True)
@@ -155,13 +168,17 @@ def open_session(bundle: LoadedBundle, settings: Settings) -> OnnxSession:
             max_tokens=settings.max_batch_tokens,
         )
     graph = bundle.manifest.graphs[bundle.precision]
-    if bundle.provider == "cpu" and unmeasured_here(bundle.manifest, graph):
+    unmeasured = unmeasured_heads(bundle.manifest, graph) if bundle.provider == "cpu" else []
+    if unmeasured:
         logger.warning(
             "bundle %s: this CPU has no VNNI, where ONNX Runtime's int8 products can saturate, "
-            "and the bundle's int8 graph was only checked on a CPU with VNNI; re-export it on "
-            "this CPU (`biotag export` checks parity here and falls back to 7-bit weights if "
-            "needed) or with --int8-reduce-range%s",
+            "and the int8 accuracy of %s was not shown to hold on such a CPU (measured with "
+            "VNNI only, or losing more than %.1f F1 points without); re-export it on this CPU "
+            "(`biotag export` checks parity here and falls back to 7-bit weights if needed) or "
+            "with --int8-reduce-range%s",
             bundle.name,
+            ", ".join(unmeasured),
+            MAX_INT8_F1_LOSS * 100,
             ", or serve fp32 (BIOTAG_CPU_PRECISION=fp32)"
             if "fp32" in bundle.manifest.graphs
             else "",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
 
-from biotag.bundle import Parity, read_manifest
+from biotag.bundle import Manifest, Parity, read_manifest
 from biotag.service.config import REPO_MODELS_DIR, Settings
 from biotag.service.inference import registry as registry_module
 from biotag.service.inference.registry import choose_precision, load_registry
@@ -47,15 +48,24 @@ def test_int8_runs_one_sequence_at_a_time() -> None:
     assert registry.sessions["default"].batch_invariant is False
 
 
-def test_only_int8_graphs_never_measured_without_vnni_are_warned_about(
+def _without_vnni(manifest: Manifest, head: str, f1: float | None) -> Manifest:
+    """``manifest`` with no figure measured without VNNI but ``head``'s (``f1`` on every set)."""
+    evaluation = {
+        name: {
+            dataset: {key: value for key, value in figures.items() if key != "f1_without_vnni"}
+            | ({"f1_without_vnni": f1} if name == head and f1 is not None else {})
+            for dataset, figures in datasets.items()
+        }
+        for name, datasets in manifest.evaluation.items()
+    }
+    return manifest.model_copy(update={"evaluation": evaluation})
+
+
+def test_heads_not_shown_to_keep_their_int8_f1_without_vnni_are_warned_about(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(registry_module, "host_lacks_vnni", lambda: True)
     default = read_manifest(REPO_MODELS_DIR / "default")
-    # the committed bundle was measured on a VNNI CPU only (README): a CPU without VNNI is warned
-    assert registry_module.unmeasured_here(default, default.graphs["int8"])
-    unmeasured = default.model_copy(update={"evaluation": {}})
-    graph = unmeasured.graphs["int8"]
     checked_with_vnni = Parity(
         checked_on="CPUExecutionProvider",
         cpu_vnni=True,
@@ -64,16 +74,39 @@ def test_only_int8_graphs_never_measured_without_vnni_are_warned_about(
         tokens_compared=300,
         passed=True,
     )
-    with_vnni = graph.model_copy(update={"parity": checked_with_vnni})
-    assert registry_module.unmeasured_here(unmeasured, with_vnni)
+    graph = default.graphs["int8"].model_copy(update={"parity": checked_with_vnni})
+    heads = [head.name for head in default.heads]
+    unmeasured = _without_vnni(default, "species", None)
+    assert registry_module.unmeasured_heads(unmeasured, graph) == heads
+    fp32_species = min(f["fp32_f1"] for f in default.evaluation["species"].values())
+    kept = _without_vnni(default, "species", fp32_species - 0.004)
+    assert registry_module.unmeasured_heads(kept, graph) == [h for h in heads if h != "species"]
+    lost = _without_vnni(default, "species", fp32_species - 0.018)
+    assert registry_module.unmeasured_heads(lost, graph) == heads
+    # parity measured on such a CPU, or 7-bit weights that cannot saturate: nothing to warn of
     without_vnni = checked_with_vnni.model_copy(update={"cpu_vnni": False})
-    assert not registry_module.unmeasured_here(
-        unmeasured, graph.model_copy(update={"parity": without_vnni})
-    )
-    seven_bit = with_vnni.model_copy(update={"weight_bits": 7})
-    assert not registry_module.unmeasured_here(unmeasured, seven_bit)
+    parity_here = graph.model_copy(update={"parity": without_vnni})
+    assert registry_module.unmeasured_heads(unmeasured, parity_here) == []
+    seven_bit = graph.model_copy(update={"weight_bits": 7})
+    assert registry_module.unmeasured_heads(unmeasured, seven_bit) == []
     monkeypatch.setattr(registry_module, "host_lacks_vnni", lambda: False)
-    assert not registry_module.unmeasured_here(unmeasured, with_vnni)
+    assert registry_module.unmeasured_heads(unmeasured, graph) == []
+
+
+def test_a_cpu_without_vnni_is_told_which_heads_of_the_bundle_are_unmeasured_there(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(registry_module, "host_lacks_vnni", lambda: True)
+    committed = read_manifest(REPO_MODELS_DIR / "default")
+    expected = registry_module.unmeasured_heads(committed, committed.graphs["int8"])
+    with caplog.at_level(logging.WARNING, logger=registry_module.__name__):
+        registry = load_registry(Settings(models_dir=REPO_MODELS_DIR, cpu_precision="int8"))
+    assert registry.bundles["default"].precision == "int8"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    if expected:
+        assert any(", ".join(expected) in message for message in warnings)
+    else:
+        assert not warnings
 
 
 def test_a_bundle_of_an_unknown_format_version_is_reported_not_served(tmp_path: Path) -> None:
