@@ -40,9 +40,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-## Retrain the embedded default bundle from ../shared/data/bioner in stages: a devel run that
-## chooses the epoch count, the final run on train + devel, publish, and the species head's
-## figure as a CPU without VNNI computes int8 (under qemu-user on a VNNI CPU). Hours on 2 cores
+## Retrain the embedded default bundle from ../shared/data/bioner in three stages: a devel run
+## that chooses the epoch count, the final run on train + devel, publish. Hours on 2 cores
 ## (README "Default models"); every training stage saves resume states, so rerunning
 ## `make models` after an interruption continues it. Masked-LM pre-training of the encoder is
 ## a stage of its own (`make pretrain`, then `make models BASE_MODEL=build/minilm-bio`): it did
@@ -57,9 +56,7 @@ models: $(STAMP)
 	    --epochs $(SCHEDULE_EPOCHS) --linnaeus-holdout
 	$(BIN)/python -m models.recipe.train --output build/default-checkpoint $(RECIPE) \
 	    --final --linnaeus-holdout --schedule-from build/schedule/devel_metrics.json
-	$(BIN)/python -m models.recipe.publish --checkpoint build/default-checkpoint \
-	    --output models/default --int8-float-layer 0
-	$(BIN)/python -m models.recipe.without_vnni record --bundle models/default --head species
+	$(BIN)/python -m models.recipe.publish --checkpoint build/default-checkpoint --output models/default
 
 pretrain: $(STAMP)
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[train]'
