@@ -12,7 +12,6 @@ import typer
 
 from biotag.bundle import read_manifest, write_manifest
 from models.recipe import train
-from models.recipe.checkpoint import base_model_digest, default_base_model
 from models.recipe.report import training_record
 from tests.models.recipe_fixtures import build_tiny_base, write_tiny_corpora
 
@@ -128,10 +127,3 @@ def test_the_manifest_records_how_the_model_was_trained(tmp_path: Path) -> None:
     assert (
         read_manifest(bundle).format_version == read_manifest(MODELS_DIR / "default").format_version
     )
-
-
-def test_the_committed_devel_run_schedules_a_final_run_on_the_installed_base() -> None:
-    record = json.loads((MODELS_DIR / "recipe" / "runs" / "devel-6-epochs.json").read_text())
-    assert record["finished"]
-    assert not record["settings"]["final"]
-    assert record["settings"]["base_model_sha256"] == base_model_digest(default_base_model())
