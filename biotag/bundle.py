@@ -23,6 +23,13 @@ MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 # The most entity-level F1 an int8 graph may lose against fp32 on a devel set: publishing
 # enforces it, and the service warns about heads not shown to keep it on the CPU at hand.
 MAX_INT8_F1_LOSS = 0.005
+
+
+def int8_loses_f1(fp32_f1: float, int8_f1: float) -> bool:
+    """Whether int8 lost more than ``MAX_INT8_F1_LOSS`` against fp32 on one set."""
+    return fp32_f1 - int8_f1 > MAX_INT8_F1_LOSS
+
+
 Precision = Literal["fp32", "fp16", "int8"]
 
 

@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from biotag.bundle import MAX_INT8_F1_LOSS, read_manifest, write_manifest
+from biotag.bundle import MAX_INT8_F1_LOSS, int8_loses_f1, read_manifest, write_manifest
 from biotag.evaluation.datasets import load_dataset, parse_type_map
 from biotag.evaluation.runner import Evaluation, evaluate, in_process
 from biotag.export.pipeline import export_bundle
@@ -106,7 +106,7 @@ def main(
                 "f1": round(micro.f1, 4),
                 "fp32_f1": round(fp32_f1, 4),
             }
-            if fp32_f1 - micro.f1 > MAX_INT8_F1_LOSS:
+            if int8_loses_f1(fp32_f1, micro.f1):
                 losses.append(f"{head} on {dataset}: int8 {micro.f1:.4f}, fp32 {fp32_f1:.4f}")
             table.add_row(
                 head,

@@ -31,7 +31,7 @@ import numpy as np
 import typer
 from rich.console import Console
 
-from biotag.bundle import MAX_INT8_F1_LOSS, read_manifest, write_manifest
+from biotag.bundle import MAX_INT8_F1_LOSS, int8_loses_f1, read_manifest, write_manifest
 from biotag.cpu import host_lacks_vnni
 from models.recipe.corpora import DEFAULT_DATA_DIR
 from models.recipe.publish import DEVEL_SETS, evaluate_heads
@@ -152,7 +152,7 @@ def record(
                 f"{name} on {dataset}: int8 without VNNI {f1:.4f}, with VNNI "
                 f"{figures['f1']:.4f}, fp32 {figures['fp32_f1']:.4f}"
             )
-            if figures["fp32_f1"] - f1 > MAX_INT8_F1_LOSS:
+            if int8_loses_f1(figures["fp32_f1"], f1):
                 losses.append(f"{name} on {dataset}: {f1:.4f} against fp32 {figures['fp32_f1']}")
     write_manifest(bundle, manifest.model_copy(update={"evaluation": evaluation}))
     if losses:

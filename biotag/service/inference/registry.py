@@ -15,6 +15,7 @@ from biotag.bundle import (
     Head,
     Manifest,
     Precision,
+    int8_loses_f1,
     read_manifest,
 )
 from biotag.cpu import host_lacks_vnni
@@ -48,8 +49,8 @@ def unmeasured_heads(manifest: Manifest, graph: Graph) -> list[str]:
 def _kept_without_vnni(manifest: Manifest, head: str) -> bool:
     figures = list(manifest.evaluation.get(head, {}).values())
     measured = [f for f in figures if "f1_without_vnni" in f]
-    return bool(measured) and all(
-        f.get("fp32_f1", f["f1"]) - f["f1_without_vnni"] <= MAX_INT8_F1_LOSS for f in measured
+    return bool(measured) and not any(
+        int8_loses_f1(f.get("fp32_f1", f["f1"]), f["f1_without_vnni"]) for f in measured
     )
 
 
