@@ -41,7 +41,8 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 ## Retrain the embedded default bundle from ../shared/data/bioner in three stages: a devel run
-## that chooses the epoch count, the final run on train + devel, publish. Hours on 2 cores
+## that chooses the epoch count, the final run on train + devel (each devel file's last fifth kept
+## out, to check int8 on), publish. Hours on 2 cores
 ## (README "Default models"); every training stage saves resume states, so rerunning
 ## `make models` after an interruption continues it. Masked-LM pre-training of the encoder is
 ## a stage of its own (`make pretrain`, then `make models BASE_MODEL=build/minilm-bio`): it did

@@ -4,7 +4,8 @@
 
 Exports with `biotag export` (int8 only: the repository budget has no room for fp32), then
 evaluates every head on its devel sets through the service's own tokenisation, batching and
-decoding, and records the figures in the bundle's manifest. The same checkpoint is exported to
+decoding, and records the figures in the bundle's manifest (a final run's heads on the devel
+tails it kept out instead: ``models.recipe.scoring``). The same checkpoint is exported to
 fp32 as well (under build/, not committed) and scored the same way: its F1 is recorded next to
 the int8 figures, and publishing fails if int8 loses more than half an F1 point anywhere.
 """
@@ -22,47 +23,15 @@ from rich.console import Console
 from rich.table import Table
 
 from biotag.bundle import MAX_INT8_F1_LOSS, int8_loses_f1, read_manifest, write_manifest
-from biotag.evaluation.datasets import load_dataset, parse_type_map
-from biotag.evaluation.runner import Evaluation, evaluate, in_process
 from biotag.export.pipeline import export_bundle
 from biotag.service.config import Settings
 from models.recipe.corpora import DEFAULT_DATA_DIR
 from models.recipe.report import training_record
+from models.recipe.scoring import evaluate_heads, scoring_sets, write_scoring_files
 from models.recipe.train import METRICS_FILE
 
-# head -> devel files it is scored on (IOB; PubTator abstracts for NCBI too)
-DEVEL_SETS = {
-    "disease": (
-        "ncbi-disease/devel.tsv",
-        "ncbi-disease/abstracts/devel.pubtator",
-        "bc5cdr/devel.tsv",
-    ),
-    "chemical": ("bc5cdr/devel.tsv",),
-    "gene": ("bc2gm/devel.tsv",),
-    "species": ("linnaeus/devel.tsv",),
-}
 console = Console()
 app = typer.Typer(add_completion=False)
-
-
-async def evaluate_heads(
-    models_dir: Path, data_dir: Path, cpu_precision: str, heads: list[str] | None = None
-) -> dict[str, dict[str, Evaluation]]:
-    """Each head (default: all) alone on its devel sets, as `biotag eval --models HEAD` does."""
-    results: dict[str, dict[str, Evaluation]] = {}
-    mapping = parse_type_map([])
-    for head in heads or list(DEVEL_SETS):
-        datasets = DEVEL_SETS[head]
-        async with in_process([head], models_dir, None, cpu_precision) as (
-            model_types,
-            tag_chunk,
-        ):
-            for dataset in datasets:
-                documents = load_dataset(data_dir / dataset)
-                results.setdefault(head, {})[dataset] = await evaluate(
-                    documents, [head], model_types, mapping, tag_chunk
-                )
-    return results
 
 
 @app.command()
@@ -84,14 +53,18 @@ def main(
     )
     if result.failed:
         raise typer.Exit(f"export failed its parity check: {result.failed}")
-    figures = asyncio.run(evaluate_heads(output.parent, data_dir, "int8"))
-    with tempfile.TemporaryDirectory(prefix="fp32-", dir="build") as scratch:
-        reference = Path(scratch) / output.name
+    metrics = checkpoint / METRICS_FILE  # how it was trained: into the manifest's `training`
+    training = training_record(json.loads(metrics.read_text())) if metrics.is_file() else {}
+    sets = scoring_sets(training)
+    with tempfile.TemporaryDirectory(prefix="publish-", dir="build") as scratch:
+        scored_from = write_scoring_files(training, data_dir, Path(scratch) / "sets")
+        figures = asyncio.run(evaluate_heads(output.parent, scored_from, "int8", sets=sets))
+        reference = Path(scratch) / "fp32" / output.name
         export_bundle(
             checkpoint, reference, name=output.name, precisions=("fp32",), progress=console.print
         )
-        fp32_figures = asyncio.run(evaluate_heads(reference.parent, data_dir, "fp32"))
-    table = Table(title="devel figures (exact span and type)")
+        fp32_figures = asyncio.run(evaluate_heads(reference.parent, scored_from, "fp32", sets=sets))
+    table = Table(title="unseen-text figures (exact span and type)")
     for column in ("model", "dataset", "P", "R", "F1 int8", "F1 fp32", "docs/s int8"):
         table.add_column(column)
     evaluation: dict[str, dict[str, dict[str, float]]] = {}
@@ -119,15 +92,8 @@ def main(
             )
     console.print(table)
     decoding = Settings().decoding  # what evaluate_heads' in-process service used
-    metrics = checkpoint / METRICS_FILE  # how it was trained: into the manifest's `training`
     manifest = read_manifest(output).model_copy(
-        update={
-            "evaluation": evaluation,
-            "evaluation_decoding": decoding,
-            "training": training_record(json.loads(metrics.read_text()))
-            if metrics.is_file()
-            else {},
-        }
+        update={"evaluation": evaluation, "evaluation_decoding": decoding, "training": training}
     )
     write_manifest(output, manifest)
     if losses:

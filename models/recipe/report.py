@@ -11,11 +11,14 @@ from models.recipe.evaluate import Score
 from models.recipe.schedule import schedule_record
 
 HOLDOUT_SPLIT = "holdout"
+GUARD_SPLIT = "guard"
+REPORTED_ONLY_SPLITS = (HOLDOUT_SPLIT, GUARD_SPLIT)
 
 
 def is_holdout(target: str) -> bool:
-    """``linnaeus/holdout:Species`` is reported, never used to choose an epoch."""
-    return target.split(":", 1)[0].endswith(f"/{HOLDOUT_SPLIT}")
+    """``linnaeus/holdout:Species`` and a final run's ``<corpus>/guard`` are reported, never used
+    to choose an epoch."""
+    return target.split(":", 1)[0].rpartition("/")[2] in REPORTED_ONLY_SPLITS
 
 
 def selection_f1(scores: dict[str, Score]) -> float | None:
@@ -90,6 +93,8 @@ def metrics_report(
     }
     if settings["linnaeus_holdout"]:
         report["linnaeus_holdout"] = "10% of LINNAEUS train documents, never trained on"
+    if final and settings.get("guard_fraction"):
+        report["guard_fraction"] = settings["guard_fraction"]
     if not final:
         report |= {
             "best_epoch": kept.epoch,
@@ -112,4 +117,10 @@ def training_record(report: dict[str, Any]) -> dict[str, object]:
     }
     if "linnaeus_holdout" in report:
         record["linnaeus_holdout"] = report["linnaeus_holdout"]
+    if "guard_fraction" in report:
+        record["guard_fraction"] = report["guard_fraction"]
+        record["guard"] = (
+            f"the last {report['guard_fraction']:.0%} of each devel set, never trained on: "
+            "where int8 is compared with fp32"
+        )
     return record

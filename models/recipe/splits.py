@@ -1,9 +1,11 @@
 """Which sentences train the model and which score it: train, devel, the LINNAEUS holdout.
 
 A normal run trains on each corpus's train split and scores devel. ``final`` adds each corpus's
-devel sentences to its training pool (nothing is left to score except the holdout).
-``linnaeus_holdout`` keeps a fixed 10% of LINNAEUS train documents out of training and scores
-them as ``linnaeus/holdout``.
+devel sentences to its training pool except its last ``guard_fraction``: that tail is never
+trained on and scored as ``<corpus>/guard``, so publishing can compare int8 with fp32 on text the
+final model has not seen (on its training text fp32 is near-perfect and the comparison says little
+about unseen abstracts). ``linnaeus_holdout`` keeps a fixed 10% of LINNAEUS train documents out
+of training and scores them as ``linnaeus/holdout``.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from models.recipe.corpora import Sentence, read_split
 from models.recipe.data import Example, encode
 from models.recipe.heads import DEVEL_CORPORA, LINNAEUS, CorpusSpec, training_corpora
 from models.recipe.holdout import linnaeus_held_out, split_documents
-from models.recipe.report import HOLDOUT_SPLIT
+from models.recipe.report import GUARD_SPLIT, HOLDOUT_SPLIT
 
 EVAL_MAX_LENGTH = 512  # devel sentences are scored whole (split only past BERT's 512 positions)
+GUARD_FRACTION = 0.2
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,25 @@ def _limited(sentences: list[Sentence], limit: int | None) -> list[Sentence]:
     return sentences[:limit] if limit else sentences
 
 
+def devel_parts(
+    devel: list[Sentence], guard_fraction: float
+) -> tuple[list[Sentence], list[Sentence]]:
+    """``(trained on by a final run, its guard)``: the guard is the last ``guard_fraction`` of the
+    sentences. A contiguous tail, because the files run document by document: at most one
+    document is cut in two, where a random sentence sample would share every document's
+    entities between the parts."""
+    cut = len(devel) - round(guard_fraction * len(devel))
+    return devel[:cut], devel[cut:]
+
+
+def guard_sentences(
+    data_dir: Path, folder: str, guard_fraction: float, limit_devel: int | None = None
+) -> list[Sentence]:
+    """The devel sentences of ``folder`` that a final run keeps out of training."""
+    devel = _limited(read_split(data_dir, folder, "devel"), limit_devel)
+    return devel_parts(devel, guard_fraction)[1]
+
+
 def training_sentences(
     data_dir: Path,
     corpus: CorpusSpec,
@@ -52,6 +74,7 @@ def training_sentences(
     linnaeus_holdout: bool,
     limit_train: int | None,
     limit_devel: int | None,
+    guard_fraction: float = 0.0,
 ) -> list[Sentence]:
     train = read_split(data_dir, corpus.folder, "train")
     if linnaeus_holdout and corpus.folder == LINNAEUS.folder:
@@ -59,7 +82,8 @@ def training_sentences(
         train, _ = split_documents(train)
     sentences = _limited(train, limit_train)
     if final:
-        sentences = sentences + _limited(read_split(data_dir, corpus.folder, "devel"), limit_devel)
+        devel = _limited(read_split(data_dir, corpus.folder, "devel"), limit_devel)
+        sentences = sentences + devel_parts(devel, guard_fraction)[0]
     return sentences
 
 
@@ -73,10 +97,13 @@ def training_pools(
     final: bool,
     linnaeus_holdout: bool,
     limits: tuple[int | None, int | None],
+    guard_fraction: float = 0.0,
 ) -> list[Pool]:
     pools: list[Pool] = []
     for corpus in [c for c in training_corpora(bc5cdr_disease) if c.folder in folders]:
-        sentences = training_sentences(data_dir, corpus, final, linnaeus_holdout, *limits)
+        sentences = training_sentences(
+            data_dir, corpus, final, linnaeus_holdout, *limits, guard_fraction
+        )
         chunks = encode(sentences, corpus, tokenizer, max_length, split_with_gold=True)
         positives = [c for c in chunks if any(v > 0 for row in c.labels for v in row)]
         negatives = [c for c in chunks if not any(v > 0 for row in c.labels for v in row)]
@@ -91,13 +118,18 @@ def scored_sets(
     final: bool,
     linnaeus_holdout: bool,
     limit_devel: int | None,
+    guard_fraction: float = 0.0,
 ) -> list[ScoredSet]:
-    """Devel of every chosen corpus (none for ``final``), then the LINNAEUS holdout if asked."""
+    """Devel of every chosen corpus (its guard tail for ``final``, where it has one), then the
+    LINNAEUS holdout if asked."""
     sets: list[tuple[CorpusSpec, str, list[Sentence]]] = []
-    if not final:
-        for corpus in [c for c in DEVEL_CORPORA if c.folder in folders]:
+    for corpus in [c for c in DEVEL_CORPORA if c.folder in folders]:
+        if not final:
             devel = _limited(read_split(data_dir, corpus.folder, "devel"), limit_devel)
             sets.append((corpus, "devel", devel))
+        elif guard_fraction > 0:
+            guard = guard_sentences(data_dir, corpus.folder, guard_fraction, limit_devel)
+            sets.append((corpus, GUARD_SPLIT, guard))
     if linnaeus_holdout:
         held_out = linnaeus_held_out(data_dir)
         sets.append((LINNAEUS, HOLDOUT_SPLIT, _limited(held_out, limit_devel)))

@@ -6,7 +6,8 @@
 
 Reads the corpora in place from ``../shared/data/bioner/`` (relative to the repository root).
 A devel run scores every head on devel after each epoch and keeps the best mean devel F1; a
-``--final`` run trains on train + devel for the devel run's best epoch count and keeps the last.
+``--final`` run trains on train + devel (less each devel set's last ``--guard-fraction``, kept out
+so int8 can be checked on unseen text) for the devel run's best epoch count and keeps the last.
 Every ``--checkpoint-every`` steps and at each epoch end a resume state is written to the
 output folder, so rerunning the same command after an interruption continues exactly where it
 stopped (same batches, same RNG draws); ``--max-minutes`` and ``--stop-at-step`` pause a run the
@@ -53,7 +54,7 @@ from models.recipe.resume import (
     write_json,
 )
 from models.recipe.schedule import ScheduleError, chosen_record, chosen_schedule
-from models.recipe.splits import epoch_sample, scored_sets, training_pools
+from models.recipe.splits import GUARD_FRACTION, epoch_sample, scored_sets, training_pools
 
 METRICS_FILE = "devel_metrics.json"
 
@@ -121,6 +122,10 @@ def main(
     linnaeus_holdout: Annotated[
         bool, typer.Option(help="train on 90%% of LINNAEUS train documents, score the other 10%%")
     ] = False,
+    guard_fraction: Annotated[
+        float,
+        typer.Option(min=0.0, max=0.5, help="--final: devel tail kept out, to check int8 on"),
+    ] = GUARD_FRACTION,
 ) -> None:
     """Train the four-head model; write the kept checkpoint and devel_metrics.json."""
     started = time.monotonic()
@@ -147,6 +152,7 @@ def main(
         "limit_devel": limit_devel,
         "final": final,
         "linnaeus_holdout": linnaeus_holdout,
+        "guard_fraction": guard_fraction if final else 0.0,
     }
     schedule: dict[str, Any] = {"chosen_on": None}
     try:
@@ -176,13 +182,22 @@ def main(
         final,
         linnaeus_holdout,
         limits,
+        settings["guard_fraction"],
     )
     for pool in pools:
         console.print(
             f"train {pool.folder}: {len(pool.positives) + len(pool.negatives)} chunks, "
             f"{len(pool.positives)} with entities, keep {pool.keep:.0%} of the rest per epoch"
         )
-    scored = scored_sets(data_dir, folders, tokenizer, final, linnaeus_holdout, limit_devel)
+    scored = scored_sets(
+        data_dir,
+        folders,
+        tokenizer,
+        final,
+        linnaeus_holdout,
+        limit_devel,
+        settings["guard_fraction"],
+    )
 
     rng = random.Random(seed)
     per_epoch = len(epoch_sample(pools, random.Random(seed)))

@@ -10,7 +10,8 @@ and a probe product proves it before anything is scored (255 x 127 summed over 6
 
     python -m models.recipe.without_vnni record --bundle models/default --head species
 
-records ``f1_without_vnni`` next to the int8 and fp32 F1 of every devel set of each head in
+records ``f1_without_vnni`` next to the int8 and fp32 F1 of every set each head was published
+with (``models.recipe.scoring``) in
 ``bundle.json`` and fails if int8 there loses more than half an F1 point against fp32. The
 service stops warning about a head on CPUs without VNNI once its figures carry one. Emulation
 costs: LINNAEUS devel (4,078 sentences) takes about 25 minutes on 2 cores.
@@ -24,6 +25,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -34,7 +36,7 @@ from rich.console import Console
 from biotag.bundle import MAX_INT8_F1_LOSS, int8_loses_f1, read_manifest, write_manifest
 from biotag.cpu import host_lacks_vnni
 from models.recipe.corpora import DEFAULT_DATA_DIR
-from models.recipe.publish import DEVEL_SETS, evaluate_heads
+from models.recipe.scoring import evaluate_heads, scoring_sets, write_scoring_files
 
 # an AVX2 CPU without VNNI (Intel 2013): ONNX Runtime's CPUID dispatch picks its AVX2 kernels
 EMULATED_CPU = ("qemu-x86_64", "-cpu", "Haswell")
@@ -74,11 +76,16 @@ def score_here(
     head: Annotated[list[str], typer.Option()],
     data_dir: Annotated[Path, typer.Option()] = DEFAULT_DATA_DIR,
 ) -> None:
-    """(Run on the CPU measured.) Print the probe product and each head's int8 devel F1."""
+    """(Run on the CPU measured.) Print the probe product and each head's int8 F1."""
     product = probe_product()
     if product != SATURATED_PRODUCT:
         raise typer.Exit(f"this CPU does not saturate int8 pairs (probe {product}): not measured")
-    figures = asyncio.run(evaluate_heads(bundle.parent, data_dir, "int8", head))
+    training = read_manifest(bundle).training  # what publishing scored: the same sets here
+    with tempfile.TemporaryDirectory(prefix="without-vnni-") as scratch:
+        scored_from = write_scoring_files(training, data_dir, Path(scratch))
+        figures = asyncio.run(
+            evaluate_heads(bundle.parent, scored_from, "int8", head, scoring_sets(training))
+        )
     scores = {
         name: {dataset: outcome.score.micro.f1 for dataset, outcome in datasets.items()}
         for name, datasets in figures.items()
@@ -107,13 +114,14 @@ def record(
     ] = None,
     data_dir: Annotated[Path, typer.Option()] = DEFAULT_DATA_DIR,
 ) -> None:
-    """Score the heads' devel sets without VNNI; record f1_without_vnni in bundle.json."""
-    heads = head or list(DEVEL_SETS)
+    """Score the heads' published sets without VNNI; record f1_without_vnni in bundle.json."""
     manifest = read_manifest(bundle)
+    sets = scoring_sets(manifest.training)
+    heads = head or list(sets)
     unpublished = [
         f"{name} on {dataset}"
         for name in heads
-        for dataset in DEVEL_SETS[name]
+        for dataset in sets[name]
         if "fp32_f1" not in manifest.evaluation.get(name, {}).get(dataset, {})
     ]
     if unpublished:

@@ -63,7 +63,11 @@ def test_final_run_trains_the_chosen_epochs_on_train_and_devel(
     assert final["kept_epoch"] == devel["best_epoch"]  # the last epoch, not a devel choice
     # 20 train documents (18 once the holdout was out) plus 2 devel ones, 8 sentences each
     assert devel["history"][0]["train_chunks"] < final["history"][0]["train_chunks"]
-    assert final["history"][0]["scores"] == {}
+    # the last fifth of devel is kept out and scored, to check int8 on, never to choose
+    assert set(final["history"][0]["scores"]) == {"linnaeus/guard:Species"}
+    assert final["history"][0]["mean_f1"] is None
+    assert final["guard_fraction"] == 0.2
+    assert training_record(final)["guard_fraction"] == 0.2
 
 
 def test_final_run_refuses_a_schedule_chosen_with_other_settings(
