@@ -28,6 +28,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.machine import cpu, summary
 from bench.repo import REPO, child_env
 
 SAMPLE = REPO.parent / "shared" / "data" / "pubmed" / "medline16n0902.xml.gz"
@@ -133,9 +134,11 @@ def main() -> None:
         if not args.skip_large:
             big = repeated(args.times, root / f"x{args.times}.xml.gz")
             rows[f"in process, {args.times}x"] = tag(big, root / "c", *models)
+    machine = cpu()
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps({"machine": machine, "runs": rows}, indent=2))
         return
+    print(summary(machine))
     base = rows["in process, 1x"]["documents_per_s"]
     print(f"{'run':<26} {'docs':>6} {'docs/s':>7} {'ratio':>6} {'peak RSS MiB':>13} {'wall s':>7}")
     for name, row in rows.items():

@@ -35,6 +35,7 @@ from bench import http_bench, matmul_limits
 from bench.abstracts import ncbi_abstracts
 from bench.albert_base import build_albert_base
 from bench.baselines import pipeline_abstracts_per_s
+from bench.machine import cpu, kernel_flags, summary
 
 RESULTS = Path(__file__).resolve().parent / "results"
 OPTIMUM_PINS = ("torch==2.13.0", "optimum-onnx[onnxruntime]==0.1.0")
@@ -180,6 +181,8 @@ def main(
     repeats: Annotated[int, typer.Option(help="Runs per measurement (median).")] = 3,
     quick: Annotated[bool, typer.Option(help="Fewer points, one repeat.")] = False,
 ) -> None:
+    machine = cpu()
+    console.print(summary(machine))
     work.mkdir(parents=True, exist_ok=True)
     repeats = 1 if quick else repeats
     checkpoint = build_albert_base(work / "albert-base-checkpoint")
@@ -188,7 +191,7 @@ def main(
     texts = ncbi_abstracts()
     ops_per_token = matmul_limits.encoder_ops_per_token(12, 768, 3072)
     report: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count()},
+        "machine": {**machine, "flags": kernel_flags(machine["flags"])},
         "fusion": manifest["fusion"],
         "graphs": {p: round(g["bytes"] / 1e6, 1) for p, g in manifest["graphs"].items()},
         "ops_per_token": ops_per_token,

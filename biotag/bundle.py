@@ -95,6 +95,13 @@ class Graph(_Frozen):
         default_factory=list,
         description="int8 graphs: encoder layers (0-based) kept in float (--int8-float-layer)",
     )
+    float_outlier_channels: int = Field(
+        default=0,
+        ge=0,
+        description="int8 graphs: input channels of encoder layer 0's MatMuls computed in float "
+        "beside the int8 product, those whose activations exceed the LLM.int8() threshold on "
+        "the parity sentences (--no-int8-outlier-channels: none); 0 in older bundles",
+    )
 
 
 class Manifest(_Frozen):

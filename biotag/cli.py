@@ -57,6 +57,14 @@ def export(
             "first one is where int8 loses most accuracy; each costs that layer's float weights.",
         ),
     ] = None,
+    int8_outlier_channels: Annotated[
+        bool,
+        typer.Option(
+            help="Run the few input channels of encoder layer 0 whose activations exceed 6 "
+            "(LLM.int8()'s outliers) in float beside the int8 product: they would otherwise "
+            "set one coarse int8 scale for all the others.",
+        ),
+    ] = True,
     tf1: Annotated[
         bool, typer.Option("--tf1", help="CHECKPOINT is a TF1 ALBERT directory (else detected).")
     ] = False,
@@ -116,6 +124,7 @@ def export(
             progress=lambda step: console.print(f"[dim]…[/dim] {step}"),
             int8_reduce_range=int8_reduce_range,
             int8_float_layers=tuple(int8_float_layer or ()),
+            int8_outlier_channels=int8_outlier_channels,
         )
     except ExportError as exc:
         console.print(f"error: {exc}", markup=False, soft_wrap=True)

@@ -15,7 +15,8 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.reliability.report import Row, cpu, markdown, write_json
+from bench.machine import cpu
+from bench.reliability.report import Row, markdown, write_json
 from bench.reliability.servers import BUNDLES, Target
 from bench.repo import REPO
 

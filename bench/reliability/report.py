@@ -4,12 +4,12 @@ markdown (with the machine's CPU above it) and as JSON."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+from bench.machine import cpu
 
 Figure = float | int | str
 
@@ -22,25 +22,6 @@ class Row:
     outcome: str  # what happened, in words (status codes, errors)
     figures: dict[str, Figure] = field(default_factory=dict)
     ok: bool = True  # the documented behaviour was seen
-
-
-def cpu() -> dict[str, str]:
-    """CPU model, core count and flags (lscpu), for every table of figures."""
-    try:
-        text = subprocess.run(
-            ["lscpu"], capture_output=True, text=True, check=True, timeout=10
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return {"model": "unknown (lscpu failed)", "cpus": str(os.cpu_count()), "flags": ""}
-    fields = dict(
-        (key.strip(), value.strip())
-        for key, value in (line.split(":", 1) for line in text.splitlines() if ":" in line)
-    )
-    return {
-        "model": fields.get("Model name", "unknown"),
-        "cpus": fields.get("CPU(s)", str(os.cpu_count())),
-        "flags": fields.get("Flags", ""),
-    }
 
 
 def _cell(text: str) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import onnx
 import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -16,6 +17,7 @@ from onnxruntime.transformers.optimizer import optimize_model
 from transformers import PreTrainedModel
 
 from biotag.export.errors import ExportError
+from biotag.export.outliers import LLM_INT8_THRESHOLD, split_outlier_channels
 
 OPSET = 17
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
@@ -178,13 +180,26 @@ def encoder_layer_nodes(model: onnx.ModelProto, layer: int) -> list[str]:
     return chosen
 
 
+def first_layer_matmuls(model: onnx.ModelProto) -> list[str]:
+    """The MatMuls of encoder layer 0 (attention output, feed-forward in and out); none in a
+    graph without fused Attention nodes to find layers by."""
+    if not any(node.op_type == "Attention" for node in model.graph.node):
+        return []
+    matmuls = {node.name for node in model.graph.node if node.op_type == "MatMul"}
+    return [name for name in encoder_layer_nodes(model, 0) if name in matmuls]
+
+
 def to_int8(
     fp32_path: Path,
     out_path: Path,
     reduce_range: bool = False,
     float_layers: Sequence[int] = (),
-) -> None:
+    calibration: Mapping[str, np.ndarray] | None = None,
+    outlier_threshold: float = LLM_INT8_THRESHOLD,
+) -> int:
     """Dynamic int8 quantization (weights per channel, activations per tensor at run time).
+    Returns how many input channels of layer 0's MatMuls run in float (``outliers``): those
+    whose magnitude exceeds ``outlier_threshold`` on the ``calibration`` inputs (none without).
 
     ``float_layers``: encoder layers kept in float. The first layer is the one int8 hurts
     most: in the 8-epoch MiniLM checkpoint (issue 17, on an AVX2-only CPU), species devel F1
@@ -206,6 +221,13 @@ def to_int8(
     for layer in float_layers:
         excluded += encoder_layer_nodes(fp32, layer)
     move_gelu_bias_to_matmul(fp32)
+    moved = 0
+    if calibration is not None and 0 not in float_layers:
+        candidates = [name for name in first_layer_matmuls(fp32) if name not in excluded]
+        float_products, moved = split_outlier_channels(
+            fp32, candidates, calibration, outlier_threshold
+        )
+        excluded += float_products
     quantize_dynamic(
         fp32,
         str(out_path),
@@ -219,3 +241,4 @@ def to_int8(
     model = OnnxModel(onnx.load(str(out_path)))
     model.remove_duplicated_initializer({})
     model.save_model_to_file(str(out_path))
+    return moved

@@ -75,8 +75,13 @@ def export_bundle(
     progress: Progress = lambda _: None,
     int8_reduce_range: bool = False,
     int8_float_layers: Sequence[int] = (),
+    int8_outlier_channels: bool = True,
 ) -> ExportResult:
     """Write a bundle; variants failing parity are left out and reported in ``failed``.
+
+    ``int8_outlier_channels``: input channels of encoder layer 0's MatMuls that exceed the
+    LLM.int8() threshold on the parity sentences run in float beside the int8 product
+    (biotag.export.outliers).
 
     The bundle is assembled in a temporary folder and moved into place at the end, so a
     failed export never leaves a half-written bundle behind.
@@ -101,10 +106,15 @@ def export_bundle(
         heads, hidden = config.num_attention_heads, config.hidden_size
         fusion = graphs.optimize(raw, fp32, heads, hidden, skip_layer_norm=False)
         files: dict[Precision, Path] = {"fp32": fp32}
+        inputs = parity.reference_inputs(tokenizer, max_length)
+        calibration = inputs if int8_outlier_channels else None
+        outlier_channels = 0
         if "int8" in precisions:
             progress("building the int8 variant")
             files["int8"] = staging / "model.int8.onnx"
-            graphs.to_int8(fp32, files["int8"], int8_reduce_range, float_layers=int8_float_layers)
+            outlier_channels = graphs.to_int8(
+                fp32, files["int8"], int8_reduce_range, int8_float_layers, calibration
+            )
         if "fp16" in precisions:
             progress("building the fp16 variant")
             # for CUDA, where the fused residual + LayerNormalization kernel pays off
@@ -116,7 +126,6 @@ def export_bundle(
         raw.unlink()
 
         progress("checking parity against the framework model")
-        inputs = parity.reference_inputs(tokenizer, max_length)
         expected = parity.reference_logits(model, inputs, input_names)
 
         def check(precision: Precision) -> Parity | None:
@@ -134,7 +143,9 @@ def export_bundle(
                     "VNNI (full-range products saturate here); rebuilding it with 7-bit weights"
                 )
                 int8_reduce_range = True
-                graphs.to_int8(fp32, files["int8"], True, float_layers=int8_float_layers)
+                outlier_channels = graphs.to_int8(
+                    fp32, files["int8"], True, int8_float_layers, calibration
+                )
                 del checked["int8"]  # a new graph: checked below like the others
         graph_entries: dict[Precision, Graph] = {}
         failed: dict[str, str] = {}
@@ -159,6 +170,7 @@ def export_bundle(
                 parity=figures,
                 weight_bits=(7 if int8_reduce_range else 8) if precision == "int8" else None,
                 float_layers=sorted(set(int8_float_layers)) if precision == "int8" else [],
+                float_outlier_channels=outlier_channels if precision == "int8" else 0,
             )
         if not graph_entries:
             raise ExportError(f"no variant passed its parity check: {failed}")
