@@ -1,6 +1,6 @@
 """Viterbi vs argmax decoding through POST /tag, in process on the committed default bundle
-(real ONNX Runtime session, real tokenizer): the served default tags known NCBI-disease devel
-sentences as well as or better than argmax."""
+(real ONNX Runtime session, real tokenizer): the served default tags known disease sentences it
+never trained on as well as or better than argmax."""
 
 from __future__ import annotations
 
@@ -12,24 +12,28 @@ from starlette.testclient import TestClient
 from biotag.service.api.app import create_app
 from biotag.service.config import REPO_MODELS_DIR, Settings
 
-# NCBI-disease devel sentences (as `biotag eval` joins their tokens) and their gold diseases,
-# chosen where argmax put an I- after an O with an earlier bundle (entities cut short, or split
-# in two). With the committed bundle argmax still cuts "insulin - dependent diabetes mellitus"
-# to "- dependent diabetes mellitus", which Viterbi opens where the probabilities say; the other
-# misses are the model's under both decodings. The devel sets measure the balance (README).
+# Sentences of the disease guard file (NCBI-disease and BC5CDR devel tails, which the committed
+# final run never trained on), as `biotag eval` joins their tokens, and their gold diseases,
+# chosen where the committed bundle's argmax breaks BIO (an I- after an O) and Viterbi does not:
+# argmax cuts "classical and Duarte galactosemia" to "and Duarte galactosemia", "acute radiation
+# toxicity" to "radiation toxicity", or keeps a stray "of". On the whole guard file Viterbi gets
+# 412 sentences exactly right and argmax 406; the devel sets measure the balance (README).
 GOLD = {
-    "Molecular basis for Duarte and Los Angeles variant galactosemia .": [
-        "Duarte and Los Angeles variant galactosemia"
+    "To study the molecular genetics of classical and Duarte galactosemia , we analyzed the GALT "
+    "mutations in 30 families with classical galactosemia , in 10 families with the D - 2 "
+    "variant and in 3 individuals carrying the D - 1 allele by denaturing gradient gel "
+    "electrophoresis ( DGGE ) .": ["classical and Duarte galactosemia", "classical galactosemia"],
+    "atm and p53 cooperate in apoptosis and suppression of tumorigenesis , but not in resistance "
+    "to acute radiation toxicity .": ["acute radiation toxicity"],
+    "Autosomal dominant myotonia congenita is an inherited disorder of skeletal muscle caused by "
+    "mutations in a voltage - gated Cl - channel gene ( CLCN1 , 7q35 ) .": [
+        "Autosomal dominant myotonia congenita",
+        "inherited disorder of skeletal muscle",
     ],
-    "In the Caucasian population , it has been demonstrated that the insulin gene ( INS ) "
-    "region contains the insulin - dependent diabetes mellitus locus ( IDDM2 ) .": [
-        "insulin - dependent diabetes mellitus"
-    ],
-    "Absence of disease phenotype and intergenerational stability of the CAG repeat in "
-    "transgenic mice expressing the human Huntington disease transcript .": ["Huntington disease"],
-    "Thus , WASP provides a novel link between CDC42Hs and the actin cytoskeleton , which "
-    "suggests a molecular mechanism for many of the cellular abnormalities in WAS .": ["WAS"],
-    "UKCCCR Familial Ovarian Cancer Study Group .": ["Ovarian Cancer"],
+    "Therefore , these mutations are sufficient to explain the complete deficiency of both the "
+    "probands studied .": [],
+    "Nevertheless , compensatory mechanisms prevent a deterioration of resting myocardial "
+    "metabolism .": [],
 }
 
 
@@ -66,8 +70,8 @@ def test_viterbi_tags_known_sentences_as_well_or_better(
     tagged: dict[str, list[list[dict[str, Any]]]],
 ) -> None:
     assert _exact_documents(tagged["viterbi"]) > _exact_documents(tagged["argmax"])
-    insulin = [entity["text"] for entity in tagged["viterbi"][1]]
-    assert insulin == ["insulin - dependent diabetes mellitus"]
+    galactosemia = sorted(entity["text"] for entity in tagged["viterbi"][0])
+    assert galactosemia == ["classical and Duarte galactosemia", "classical galactosemia"]
 
 
 @pytest.mark.parametrize("decoding", ["viterbi", "argmax"])
