@@ -30,8 +30,9 @@ LLM_INT8_THRESHOLD = 6.0  # the paper's: magnitudes above it are systematic outl
 def channel_maxima(
     model: onnx.ModelProto, tensors: list[str], inputs: Mapping[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
-    """Largest magnitude of each last-axis channel of ``tensors`` over the real (unpadded)
-    tokens of ``inputs``, running ``model`` in float on the CPU."""
+    """Largest magnitude of each channel of ``tensors`` (each ``(batch, sequence, channels)``,
+    as every MatMul input of an encoder layer is) over the real tokens of ``inputs``, those its
+    ``attention_mask`` keeps, running ``model`` in float on the CPU."""
     probed = onnx.ModelProto()
     probed.CopyFrom(model)
     known = {output.name for output in probed.graph.output}
@@ -42,14 +43,12 @@ def channel_maxima(
             )
     session = ort.InferenceSession(probed.SerializeToString(), providers=["CPUExecutionProvider"])
     feeds = {i.name: inputs[i.name] for i in session.get_inputs()}
+    real_tokens = inputs["attention_mask"].astype(bool)
     values = session.run(tensors, feeds)
-    some_ids = next(iter(feeds.values()))
-    real = inputs["attention_mask"].astype(bool) if "attention_mask" in inputs else None
-    maxima = {}
-    for name, value in zip(tensors, values, strict=True):
-        tokens = value[real] if real is not None and value.shape[:2] == some_ids.shape else value
-        maxima[name] = np.abs(tokens.reshape(-1, tokens.shape[-1])).max(axis=0)
-    return maxima
+    return {
+        name: np.abs(value[real_tokens]).max(axis=0)
+        for name, value in zip(tensors, values, strict=True)
+    }
 
 
 def split_outlier_channels(

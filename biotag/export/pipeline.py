@@ -108,13 +108,12 @@ def export_bundle(
         files: dict[Precision, Path] = {"fp32": fp32}
         inputs = parity.reference_inputs(tokenizer, max_length)
         calibration = inputs if int8_outlier_channels else None
-        outlier_channels = 0
+        int8_plan: graphs.Int8Plan | None = None
         if "int8" in precisions:
             progress("building the int8 variant")
             files["int8"] = staging / "model.int8.onnx"
-            outlier_channels = graphs.to_int8(
-                fp32, files["int8"], int8_reduce_range, int8_float_layers, calibration
-            )
+            int8_plan = graphs.plan_int8(fp32, int8_float_layers, calibration)
+            graphs.quantize_int8(int8_plan, files["int8"], int8_reduce_range)
         if "fp16" in precisions:
             progress("building the fp16 variant")
             # for CUDA, where the fused residual + LayerNormalization kernel pays off
@@ -134,7 +133,7 @@ def export_bundle(
             )
 
         checked: dict[Precision, Parity | None] = {}
-        if "int8" in files and not int8_reduce_range and host_lacks_vnni():
+        if int8_plan is not None and not int8_reduce_range and host_lacks_vnni():
             full_range = checked["int8"] = check("int8")
             if full_range is not None and not full_range.passed:
                 # this CPU saturates some full-range products; 7-bit weights never saturate
@@ -143,9 +142,7 @@ def export_bundle(
                     "VNNI (full-range products saturate here); rebuilding it with 7-bit weights"
                 )
                 int8_reduce_range = True
-                outlier_channels = graphs.to_int8(
-                    fp32, files["int8"], True, int8_float_layers, calibration
-                )
+                graphs.quantize_int8(int8_plan, files["int8"], reduce_range=True)
                 del checked["int8"]  # a new graph: checked below like the others
         graph_entries: dict[Precision, Graph] = {}
         failed: dict[str, str] = {}
@@ -170,7 +167,11 @@ def export_bundle(
                 parity=figures,
                 weight_bits=(7 if int8_reduce_range else 8) if precision == "int8" else None,
                 float_layers=sorted(set(int8_float_layers)) if precision == "int8" else [],
-                float_outlier_channels=outlier_channels if precision == "int8" else 0,
+                float_outlier_channels=(
+                    int8_plan.outlier_channels
+                    if int8_plan is not None and precision == "int8"
+                    else 0
+                ),
             )
         if not graph_entries:
             raise ExportError(f"no variant passed its parity check: {failed}")

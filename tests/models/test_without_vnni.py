@@ -14,6 +14,7 @@ from biotag.bundle import read_manifest, write_manifest
 from biotag.cpu import host_lacks_vnni
 from models.recipe import without_vnni
 from models.recipe.holdout import linnaeus_held_out, write_iob
+from tests.support.manifests import without_vnni_figures_removed
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 DATA_DIR = REPOSITORY.parent / "shared/data/bioner"
@@ -43,13 +44,7 @@ def _as_devel_run(bundle: Path) -> None:
     with no figure measured without VNNI yet and its species figure on LINNAEUS devel taken from
     whichever set the bundle published: the recorder must not hang on which run is committed."""
     manifest = read_manifest(bundle)
-    evaluation = {
-        head: {
-            dataset: {key: value for key, value in figures.items() if key != "f1_without_vnni"}
-            for dataset, figures in datasets.items()
-        }
-        for head, datasets in manifest.evaluation.items()
-    }
+    evaluation = without_vnni_figures_removed(manifest)
     evaluation["species"] = {"linnaeus/devel.tsv": next(iter(evaluation["species"].values()))}
     training = {"trained_on": ["train"], "kept_epoch": 6}
     update = {"evaluation": evaluation, "training": training}

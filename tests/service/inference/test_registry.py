@@ -12,6 +12,7 @@ from biotag.bundle import Manifest, Parity, read_manifest
 from biotag.service.config import REPO_MODELS_DIR, Settings
 from biotag.service.inference import registry as registry_module
 from biotag.service.inference.registry import choose_precision, load_registry
+from tests.support.manifests import without_vnni_figures_removed
 
 
 @pytest.mark.parametrize(
@@ -51,18 +52,10 @@ def test_int8_runs_one_sequence_at_a_time() -> None:
 def _without_vnni(manifest: Manifest, head: str, loss: float | None) -> Manifest:
     """``manifest`` with no figure measured without VNNI but ``head``'s, ``loss`` under fp32 on
     every set it was scored on."""
-    evaluation = {
-        name: {
-            dataset: {key: value for key, value in figures.items() if key != "f1_without_vnni"}
-            | (
-                {"f1_without_vnni": figures["fp32_f1"] - loss}
-                if name == head and loss is not None
-                else {}
-            )
-            for dataset, figures in datasets.items()
-        }
-        for name, datasets in manifest.evaluation.items()
-    }
+    evaluation = without_vnni_figures_removed(manifest)
+    if loss is not None:
+        for figures in evaluation[head].values():
+            figures["f1_without_vnni"] = figures["fp32_f1"] - loss
     return manifest.model_copy(update={"evaluation": evaluation})
 
 
