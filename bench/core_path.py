@@ -35,7 +35,7 @@ from bench import http_bench, matmul_limits
 from bench.abstracts import ncbi_abstracts
 from bench.albert_base import build_albert_base
 from bench.baselines import pipeline_abstracts_per_s
-from bench.machine import cpu, kernel_flags, summary
+from bench.machine import cpu, record, summary
 
 RESULTS = Path(__file__).resolve().parent / "results"
 OPTIMUM_PINS = ("torch==2.13.0", "optimum-onnx[onnxruntime]==0.1.0")
@@ -191,7 +191,7 @@ def main(
     texts = ncbi_abstracts()
     ops_per_token = matmul_limits.encoder_ops_per_token(12, 768, 3072)
     report: dict[str, Any] = {
-        "machine": {**machine, "flags": kernel_flags(machine["flags"])},
+        "machine": record(machine),
         "fusion": manifest["fusion"],
         "graphs": {p: round(g["bytes"] / 1e6, 1) for p, g in manifest["graphs"].items()},
         "ops_per_token": ops_per_token,

@@ -36,6 +36,11 @@ def kernel_flags(flags: str) -> list[str]:
     return [flag for flag in KERNEL_FLAGS if flag in present]
 
 
+def record(machine: dict[str, str]) -> dict[str, object]:
+    """``machine`` for a bench's JSON report: the kernel flags alone, not lscpu's whole list."""
+    return {**machine, "flags": kernel_flags(machine["flags"])}
+
+
 def summary(machine: dict[str, str] | None = None) -> str:
     """One line for the top of a bench's output: model, CPUs, the kernel flags it has."""
     machine = machine or cpu()

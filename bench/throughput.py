@@ -24,7 +24,7 @@ import typer
 from bench import http_bench
 from bench.abstracts import ncbi_abstracts
 from bench.core_path import RESULTS
-from bench.machine import cpu, kernel_flags, summary
+from bench.machine import cpu, record, summary
 
 LOADS = ((1, 40), (8, 160))  # (concurrent clients, requests per run)
 
@@ -69,7 +69,7 @@ def main(
     texts = ncbi_abstracts()
     report: dict[str, Any] = {
         "models_dir": str(models_dir),
-        "machine": {**machine, "flags": kernel_flags(machine["flags"])},
+        "machine": record(machine),
     }
     if baseline is None:
         report |= one_round(models_dir, texts, repeats)

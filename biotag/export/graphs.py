@@ -193,7 +193,7 @@ def first_layer_matmuls(model: onnx.ModelProto) -> list[str]:
 @dataclass(frozen=True)
 class Int8Plan:
     """An fp32 graph made ready for dynamic int8 quantization: the nodes kept in float and how
-    many of layer 0's input channels moved to float products (see ``to_int8``)."""
+    many of layer 0's input channels moved to float products (see ``plan_int8``)."""
 
     model: onnx.ModelProto
     excluded: list[str]
@@ -206,8 +206,18 @@ def plan_int8(
     calibration: Mapping[str, np.ndarray] | None = None,
     outlier_threshold: float = LLM_INT8_THRESHOLD,
 ) -> Int8Plan:
-    """The float part of ``to_int8``: probing ``calibration`` runs the fp32 graph, so an export
-    building both weight widths plans once."""
+    """The float part of dynamic int8 quantization: which nodes stay in float, and layer 0's
+    input channels whose magnitude exceeds ``outlier_threshold`` on the ``calibration`` inputs
+    split off into float products (none without). Probing runs the fp32 graph, so an export
+    that builds both weight widths plans once (``quantize_int8``).
+
+    ``float_layers``: encoder layers kept in float. The first layer is the one int8 hurts
+    most: in the 8-epoch MiniLM checkpoint (issue 17, on an AVX2-only CPU), species devel F1
+    is 0.848 int8 and 0.868 fp32; 0.865 with layer 0 in float, at most 0.853 with any other
+    single layer in float, and 0.850 with unsigned weights, which cannot saturate: so it is
+    quantization error, not the saturation below. It costs the layer's float weights (+5.3 MB
+    there) and 4-10% of the time per 128-token sequence (two interleaved runs, 2 threads).
+    """
     fp32 = onnx.load(str(fp32_path))
     excluded = _classifier_nodes(fp32)
     for layer in float_layers:
@@ -224,7 +234,17 @@ def plan_int8(
 
 
 def quantize_int8(plan: Int8Plan, out_path: Path, reduce_range: bool = False) -> None:
-    """Write ``plan``'s graph quantized (``reduce_range``: 7-bit weights; see ``to_int8``)."""
+    """Write ``plan``'s graph with dynamic int8 quantization: weights per channel, activations
+    per tensor at run time.
+
+    ``reduce_range``: 7-bit weights. Without VNNI (AVX2 only), ONNX Runtime's u8 x s8 kernel
+    adds the products of weights 2j and 2j+1 in a saturating 16-bit sum (measured: 255 x
+    (127, 127) gives 32,767); 7-bit weights never reach it (255 x 63 x 2 = 32,130). On VNNI CPUs
+    7 bits only cost accuracy: default bundle, BC5CDR disease devel F1 0.7711 with 7 bits,
+    0.7768 with 8, 0.7770 in fp32. Limiting only the pairs that could saturate was tried and
+    dropped: it cost more (ALBERT-base label agreement 94.5% vs 96.7% full range and 99.3%
+    7-bit, on an AVX2 CPU).
+    """
     model = onnx.ModelProto()
     model.CopyFrom(plan.model)  # the quantizer rewrites the graph it is given
     quantize_dynamic(
@@ -240,35 +260,3 @@ def quantize_int8(plan: Int8Plan, out_path: Path, reduce_range: bool = False) ->
     quantized = OnnxModel(onnx.load(str(out_path)))
     quantized.remove_duplicated_initializer({})
     quantized.save_model_to_file(str(out_path))
-
-
-def to_int8(
-    fp32_path: Path,
-    out_path: Path,
-    reduce_range: bool = False,
-    float_layers: Sequence[int] = (),
-    calibration: Mapping[str, np.ndarray] | None = None,
-    outlier_threshold: float = LLM_INT8_THRESHOLD,
-) -> int:
-    """Dynamic int8 quantization (weights per channel, activations per tensor at run time).
-    Returns how many input channels of layer 0's MatMuls run in float (``outliers``): those
-    whose magnitude exceeds ``outlier_threshold`` on the ``calibration`` inputs (none without).
-
-    ``float_layers``: encoder layers kept in float. The first layer is the one int8 hurts
-    most: in the 8-epoch MiniLM checkpoint (issue 17, on an AVX2-only CPU), species devel F1
-    is 0.848 int8 and 0.868 fp32; 0.865 with layer 0 in float, at most 0.853 with any other
-    single layer in float, and 0.850 with unsigned weights, which cannot saturate: so it is
-    quantization error, not the saturation below. It costs the layer's float weights (+5.3 MB
-    there) and 4-10% of the time per 128-token sequence (two interleaved runs, 2 threads).
-
-    ``reduce_range``: 7-bit weights. Without VNNI (AVX2 only), ONNX Runtime's u8 x s8 kernel
-    adds the products of weights 2j and 2j+1 in a saturating 16-bit sum (measured: 255 x
-    (127, 127) gives 32,767); 7-bit weights never reach it (255 x 63 x 2 = 32,130). On VNNI CPUs
-    7 bits only cost accuracy: default bundle, BC5CDR disease devel F1 0.7711 with 7 bits,
-    0.7768 with 8, 0.7770 in fp32. Limiting only the pairs that could saturate was tried and
-    dropped: it cost more (ALBERT-base label agreement 94.5% vs 96.7% full range and 99.3%
-    7-bit, on an AVX2 CPU).
-    """
-    plan = plan_int8(fp32_path, float_layers, calibration, outlier_threshold)
-    quantize_int8(plan, out_path, reduce_range)
-    return plan.outlier_channels

@@ -109,10 +109,12 @@ def export_bundle(
         inputs = parity.reference_inputs(tokenizer, max_length)
         calibration = inputs if int8_outlier_channels else None
         int8_plan: graphs.Int8Plan | None = None
+        outlier_channels = 0
         if "int8" in precisions:
             progress("building the int8 variant")
             files["int8"] = staging / "model.int8.onnx"
             int8_plan = graphs.plan_int8(fp32, int8_float_layers, calibration)
+            outlier_channels = int8_plan.outlier_channels
             graphs.quantize_int8(int8_plan, files["int8"], int8_reduce_range)
         if "fp16" in precisions:
             progress("building the fp16 variant")
@@ -144,6 +146,7 @@ def export_bundle(
                 int8_reduce_range = True
                 graphs.quantize_int8(int8_plan, files["int8"], reduce_range=True)
                 del checked["int8"]  # a new graph: checked below like the others
+        int8_plan = None  # its float graph is not needed again: free it before the checks
         graph_entries: dict[Precision, Graph] = {}
         failed: dict[str, str] = {}
         for precision, path in files.items():
@@ -167,11 +170,7 @@ def export_bundle(
                 parity=figures,
                 weight_bits=(7 if int8_reduce_range else 8) if precision == "int8" else None,
                 float_layers=sorted(set(int8_float_layers)) if precision == "int8" else [],
-                float_outlier_channels=(
-                    int8_plan.outlier_channels
-                    if int8_plan is not None and precision == "int8"
-                    else 0
-                ),
+                float_outlier_channels=outlier_channels if precision == "int8" else 0,
             )
         if not graph_entries:
             raise ExportError(f"no variant passed its parity check: {failed}")

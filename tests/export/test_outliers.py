@@ -11,7 +11,7 @@ import pytest
 from onnx import numpy_helper
 from tokenizers import Tokenizer
 
-from biotag.export.graphs import first_layer_matmuls, to_int8
+from biotag.export.graphs import first_layer_matmuls, plan_int8, quantize_int8
 from biotag.export.outliers import channel_maxima, split_outlier_channels
 from biotag.export.samples import SAMPLE_TEXTS
 
@@ -83,8 +83,9 @@ def test_int8_keeps_its_accuracy_next_to_an_outlier_channel(
 
     def error(calibration: dict[str, np.ndarray] | None) -> tuple[float, int]:
         out = tmp_path / f"int8-{calibration is not None}.onnx"
-        moved = to_int8(fp32, out, calibration=calibration)
-        return float(np.abs(_logits(out, inputs) - reference)[real].mean()), moved
+        plan = plan_int8(fp32, calibration=calibration)
+        quantize_int8(plan, out)
+        return float(np.abs(_logits(out, inputs) - reference)[real].mean()), plan.outlier_channels
 
     plain_error, none_moved = error(None)
     split_error, moved = error(inputs)
