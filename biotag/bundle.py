@@ -98,7 +98,7 @@ class Graph(_Frozen):
     float_outlier_channels: int = Field(
         default=0,
         ge=0,
-        description="int8 graphs: input channels of encoder layer 0's MatMuls computed in float "
+        description="int8 graphs: input channels of the encoder's MatMuls computed in float "
         "beside the int8 product, those whose activations exceed the LLM.int8() threshold on "
         "the parity sentences (--no-int8-outlier-channels: none); 0 in older bundles",
     )
@@ -123,7 +123,8 @@ class Manifest(_Frozen):
         description="model (head) -> dataset -> precision / recall / f1 from `biotag eval` (and "
         "fp32_f1 where the same checkpoint's fp32 graph was scored as well; f1_without_vnni "
         "where the int8 graph was also scored on a CPU without VNNI, or as one computes it: "
-        "models.recipe.without_vnni)",
+        "models.recipe.without_vnni; the same figures suffixed _grouped for a sentence file "
+        "scored with every 10 sentences sent as one text, as `biotag eval --group 10` does)",
     )
     # Optional and defaulted, so bundles written before it still read: no format_version bump.
     training: dict[str, object] = Field(

@@ -60,7 +60,7 @@ def export(
     int8_outlier_channels: Annotated[
         bool,
         typer.Option(
-            help="Run the few input channels of encoder layer 0 whose activations exceed 6 "
+            help="Run the few input channels of the encoder's MatMuls whose activations exceed 6 "
             "(LLM.int8()'s outliers) in float beside the int8 product: they would otherwise "
             "set one coarse int8 scale for all the others.",
         ),
@@ -306,6 +306,14 @@ def evaluate_models(
     threads: Annotated[
         int | None, typer.Option(min=0, help="ONNX Runtime intra-op threads (in process).")
     ] = None,
+    group: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Send every N consecutive documents as one text (an IOB file's sentences "
+            "as abstracts reach the service: windows of several sentences).",
+        ),
+    ] = 1,
 ) -> None:
     """Entity-level precision / recall / F1 (exact span and type) of MODELS on DATASET."""
     import asyncio
@@ -315,12 +323,12 @@ def evaluate_models(
     # the one-line ``error:`` messages and from the results on stdout
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: [%(name)s] %(message)s")
 
-    from biotag.evaluation.datasets import DatasetError, load_dataset, parse_type_map
+    from biotag.evaluation.datasets import DatasetError, grouped, load_dataset, parse_type_map
     from biotag.evaluation.runner import EvaluationError, evaluate, in_process, over_http
 
     try:
         mapping = parse_type_map(type_map or [])
-        documents = load_dataset(dataset, format_name)[:limit]
+        documents = grouped(load_dataset(dataset, format_name)[:limit], group)
     except DatasetError as exc:
         console.print(f"error: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from exc

@@ -186,6 +186,23 @@ def load_dataset(path: Path, format_name: str | None = None) -> list[GoldDocumen
         return read_iob(handle, path.name) if form == "iob" else read_pubtator(handle, path.name)
 
 
+def grouped(documents: list[GoldDocument], size: int) -> list[GoldDocument]:
+    """Every ``size`` consecutive documents as one, joined by a space, gold spans shifted.
+
+    An IOB file holds one sentence per document, so each reaches the service alone; grouped,
+    they reach it as an abstract does, cut into windows of several sentences.
+    """
+    joined: list[GoldDocument] = []
+    for begin in range(0, len(documents), size):
+        text, spans = "", []
+        for document in documents[begin : begin + size]:
+            shift = len(text) + 1 if text else 0
+            spans += [Span(s.start + shift, s.end + shift, s.type) for s in document.spans]
+            text = f"{text} {document.text}" if text else document.text
+        joined.append(GoldDocument(documents[begin].id, text, tuple(spans)))
+    return joined
+
+
 def parse_type_map(items: Iterable[str]) -> dict[str, str]:
     """`CORPUS=MODEL` items on top of the default mapping (an item overrides a default)."""
     mapping = dict(DEFAULT_TYPE_MAP)

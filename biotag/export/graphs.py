@@ -181,19 +181,31 @@ def encoder_layer_nodes(model: onnx.ModelProto, layer: int) -> list[str]:
     return chosen
 
 
-def first_layer_matmuls(model: onnx.ModelProto) -> list[str]:
-    """The MatMuls of encoder layer 0 (attention output, feed-forward in and out); none in a
-    graph without fused Attention nodes to find layers by."""
-    if not any(node.op_type == "Attention" for node in model.graph.node):
-        return []
-    matmuls = {node.name for node in model.graph.node if node.op_type == "MatMul"}
-    return [name for name in encoder_layer_nodes(model, 0) if name in matmuls]
+def encoder_matmuls(model: onnx.ModelProto) -> list[str]:
+    """The MatMuls of every encoder layer (attention output, feed-forward in and out; not the
+    classifier), each weight once: where layers share theirs (ALBERT), the first layer's node
+    alone. None in a graph without fused Attention nodes to find layers by."""
+    layers = sum(node.op_type == "Attention" for node in model.graph.node)
+    classifier = set(_classifier_nodes(model))
+    matmuls = {
+        node.name: node
+        for node in model.graph.node
+        if node.op_type == "MatMul" and node.name not in classifier
+    }
+    chosen: list[str] = []
+    weights: set[str] = set()
+    for layer in range(layers):
+        for name in encoder_layer_nodes(model, layer):
+            if name in matmuls and matmuls[name].input[1] not in weights:
+                weights.add(matmuls[name].input[1])
+                chosen.append(name)
+    return chosen
 
 
 @dataclass(frozen=True)
 class Int8Plan:
     """An fp32 graph made ready for dynamic int8 quantization: the nodes kept in float and how
-    many of layer 0's input channels moved to float products (see ``plan_int8``)."""
+    many encoder input channels moved to float products (see ``plan_int8``)."""
 
     model: onnx.ModelProto
     excluded: list[str]
@@ -206,10 +218,11 @@ def plan_int8(
     calibration: Mapping[str, np.ndarray] | None = None,
     outlier_threshold: float = LLM_INT8_THRESHOLD,
 ) -> Int8Plan:
-    """The float part of dynamic int8 quantization: which nodes stay in float, and layer 0's
-    input channels whose magnitude exceeds ``outlier_threshold`` on the ``calibration`` inputs
-    split off into float products (none without). Probing runs the fp32 graph, so an export
-    that builds both weight widths plans once (``quantize_int8``).
+    """The float part of dynamic int8 quantization: which nodes stay in float, and the input
+    channels of the encoder's MatMuls whose magnitude exceeds ``outlier_threshold`` on the
+    ``calibration`` inputs split off into float products (none without; ``encoder_matmuls``).
+    Probing runs the fp32 graph, so an export that builds both weight widths plans once
+    (``quantize_int8``).
 
     ``float_layers``: encoder layers kept in float. The first layer is the one int8 hurts
     most: in the 8-epoch MiniLM checkpoint (issue 17, on an AVX2-only CPU), species devel F1
@@ -224,8 +237,8 @@ def plan_int8(
         excluded += encoder_layer_nodes(fp32, layer)
     move_gelu_bias_to_matmul(fp32)
     moved = 0
-    if calibration is not None and 0 not in float_layers:
-        candidates = [name for name in first_layer_matmuls(fp32) if name not in excluded]
+    if calibration is not None:
+        candidates = [name for name in encoder_matmuls(fp32) if name not in excluded]
         float_products, moved = split_outlier_channels(
             fp32, candidates, calibration, outlier_threshold
         )

@@ -79,7 +79,7 @@ def export_bundle(
 ) -> ExportResult:
     """Write a bundle; variants failing parity are left out and reported in ``failed``.
 
-    ``int8_outlier_channels``: input channels of encoder layer 0's MatMuls that exceed the
+    ``int8_outlier_channels``: input channels of the encoder's MatMuls that exceed the
     LLM.int8() threshold on the parity sentences run in float beside the int8 product
     (biotag.export.outliers).
 

@@ -16,7 +16,8 @@ IGNORE = -100  # cross_entropy's ignore_index: special tokens, later sub-words, 
 
 @dataclass(frozen=True)
 class Example:
-    """A chunk of at most ``max_length`` sub-words (specials included) of one sentence."""
+    """A chunk of at most ``max_length`` sub-words (specials included) of one sentence, or in
+    training of neighbouring sentences (``pack_neighbours``)."""
 
     input_ids: list[int]
     labels: list[list[int]]  # [head][position], IGNORE where the head gets no loss
@@ -101,6 +102,56 @@ def encode(
                 row.append(IGNORE)
             examples.append(Example(input_ids, labels, number, start, first_positions))
     return examples
+
+
+def _joined(run: list[Example], cls_id: int, sep_id: int) -> Example:
+    """One chunk of ``run``'s sub-words between a single [CLS] and [SEP]; it keeps the index of
+    its first sentence (training chunks are never mapped back to words)."""
+    input_ids = [cls_id]
+    labels: list[list[int]] = [[IGNORE] for _ in run[0].labels]
+    first_positions: list[int] = []
+    for example in run:
+        shift = len(input_ids) - 1
+        input_ids.extend(example.input_ids[1:-1])
+        for row, part in zip(labels, example.labels, strict=True):
+            row.extend(part[1:-1])
+        first_positions.extend(p + shift if p >= 0 else -1 for p in example.first_positions)
+    input_ids.append(sep_id)
+    for row in labels:
+        row.append(IGNORE)
+    return Example(input_ids, labels, run[0].sentence, run[0].word_offset, first_positions)
+
+
+def pack_neighbours(
+    examples: list[Example], max_length: int, share: float, rng: random.Random
+) -> list[Example]:
+    """Training chunks where a ``share`` of them open a run that joins the chunks after them,
+    in corpus order, while the run fits in ``max_length`` sub-words.
+
+    The service cuts an abstract between sentences into windows of up to the bundle's max
+    length, so a served window mostly holds several sentences, while a sentence sent alone is a
+    window of its own; a model trained on lone sentences only reads the first case out of
+    distribution. The corpora run document by document, so a run's sentences are mostly
+    neighbours in one abstract. ``share`` 0 returns ``examples`` untouched, drawing nothing.
+    """
+    if share <= 0 or not examples:
+        return examples
+    cls_id, sep_id = examples[0].input_ids[0], examples[0].input_ids[-1]
+    packed: list[Example] = []
+    index = 0
+    while index < len(examples):
+        run = [examples[index]]
+        length = len(examples[index].input_ids)
+        index += 1
+        if rng.random() < share:
+            while (
+                index < len(examples) and length + len(examples[index].input_ids) - 2 <= max_length
+            ):
+                length += len(examples[index].input_ids) - 2
+                run.append(examples[index])
+                index += 1
+        packed.append(_joined(run, cls_id, sep_id) if len(run) > 1 else run[0])
+    return packed
 
 
 def length_bucketed_batches(

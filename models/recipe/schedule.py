@@ -27,7 +27,10 @@ SHARED_KEYS = (
     "corpora",
     "base_model_sha256",
     "limit_train",
+    "pack_share",
 )
+# Settings added after records were written: the value an older record's run had.
+RECORD_DEFAULTS = {"pack_share": 0.0}
 
 
 class ScheduleError(ValueError):
@@ -51,7 +54,7 @@ def chosen_schedule(devel_metrics: Path, settings: dict[str, Any]) -> dict[str, 
     differences = [
         f"{key}: devel run {report['settings'].get(key)!r}, this run {settings[key]!r}"
         for key in SHARED_KEYS
-        if _comparable(report["settings"].get(key)) != _comparable(settings[key])
+        if _comparable(_recorded(report["settings"], key)) != _comparable(settings[key])
     ]
     if differences:
         raise ScheduleError(f"settings differ from the devel run {devel_metrics}: {differences}")
@@ -69,6 +72,10 @@ def chosen_record(devel_metrics: Path) -> dict[str, Any]:
         "devel_best_mean_f1": report["best_mean_f1"],
         "devel_best_f1": {key: s["f1"] for key, s in report["best_scores"].items()},
     }
+
+
+def _recorded(settings: dict[str, Any], key: str) -> object:
+    return settings.get(key, RECORD_DEFAULTS.get(key))
 
 
 def _comparable(value: object) -> object:

@@ -21,7 +21,7 @@ from typing import Annotated
 import typer
 
 from biotag.bundle import read_manifest
-from biotag.evaluation.datasets import load_dataset, parse_type_map
+from biotag.evaluation.datasets import detect_format, grouped, load_dataset, parse_type_map
 from biotag.evaluation.runner import Evaluation, evaluate, in_process
 from models.recipe.corpora import DEFAULT_DATA_DIR, Sentence
 from models.recipe.holdout import linnaeus_held_out, write_iob
@@ -95,8 +95,11 @@ async def evaluate_heads(
     cpu_precision: str,
     heads: list[str] | None = None,
     sets: ScoringSets = DEVEL_SETS,
+    group: int = 1,
 ) -> dict[str, dict[str, Evaluation]]:
-    """Each head (default: all) alone on its sets, as `biotag eval --models HEAD` does."""
+    """Each head (default: all) alone on its sets, as `biotag eval --models HEAD --group GROUP`
+    does; with ``group`` > 1 only the sentence files (IOB) are scored, abstracts being texts
+    already."""
     results: dict[str, dict[str, Evaluation]] = {}
     mapping = parse_type_map([])
     for head in heads or list(sets):
@@ -105,7 +108,9 @@ async def evaluate_heads(
             tag_chunk,
         ):
             for dataset in sets[head]:
-                documents = load_dataset(data_dir / dataset)
+                if group > 1 and detect_format(data_dir / dataset) != "iob":
+                    continue
+                documents = grouped(load_dataset(data_dir / dataset), group)
                 results.setdefault(head, {})[dataset] = await evaluate(
                     documents, [head], model_types, mapping, tag_chunk
                 )

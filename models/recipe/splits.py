@@ -17,7 +17,7 @@ from pathlib import Path
 from transformers import PreTrainedTokenizerBase
 
 from models.recipe.corpora import Sentence, read_split
-from models.recipe.data import Example, encode
+from models.recipe.data import Example, encode, pack_neighbours
 from models.recipe.heads import DEVEL_CORPORA, LINNAEUS, CorpusSpec, training_corpora
 from models.recipe.holdout import linnaeus_held_out, split_documents
 from models.recipe.report import GUARD_SPLIT, HOLDOUT_SPLIT
@@ -98,13 +98,20 @@ def training_pools(
     linnaeus_holdout: bool,
     limits: tuple[int | None, int | None],
     guard_fraction: float = 0.0,
+    pack_share: float = 0.0,
+    seed: int = 0,
 ) -> list[Pool]:
+    """Each training corpus's chunks; with ``pack_share``, some runs of neighbouring sentences
+    joined into one chunk (``pack_neighbours``, drawn from ``seed`` and the corpus alone, so a
+    resumed run packs the same way)."""
     pools: list[Pool] = []
     for corpus in [c for c in training_corpora(bc5cdr_disease) if c.folder in folders]:
         sentences = training_sentences(
             data_dir, corpus, final, linnaeus_holdout, *limits, guard_fraction
         )
         chunks = encode(sentences, corpus, tokenizer, max_length, split_with_gold=True)
+        packing = random.Random(f"{seed}/{corpus.folder}")
+        chunks = pack_neighbours(chunks, max_length, pack_share, packing)
         positives = [c for c in chunks if any(v > 0 for row in c.labels for v in row)]
         negatives = [c for c in chunks if not any(v > 0 for row in c.labels for v in row)]
         pools.append(Pool(corpus.folder, positives, negatives, keep.get(corpus.folder, 1.0)))

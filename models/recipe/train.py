@@ -126,6 +126,15 @@ def main(
         float,
         typer.Option(min=0.0, max=0.5, help="--final: devel tail kept out, to check int8 on"),
     ] = GUARD_FRACTION,
+    pack_share: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="share of training chunks that join the sentences after them into one chunk "
+            "(served windows hold several sentences)",
+        ),
+    ] = 0.0,
 ) -> None:
     """Train the four-head model; write the kept checkpoint and devel_metrics.json."""
     started = time.monotonic()
@@ -153,6 +162,7 @@ def main(
         "final": final,
         "linnaeus_holdout": linnaeus_holdout,
         "guard_fraction": guard_fraction if final else 0.0,
+        "pack_share": pack_share,
     }
     schedule: dict[str, Any] = {"chosen_on": None}
     try:
@@ -183,6 +193,8 @@ def main(
         linnaeus_holdout,
         limits,
         settings["guard_fraction"],
+        pack_share,
+        seed,
     )
     for pool in pools:
         console.print(

@@ -6,6 +6,8 @@ import random
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from biotag.evaluation.datasets import (
     DEFAULT_TYPE_MAP,
@@ -13,6 +15,7 @@ from biotag.evaluation.datasets import (
     GoldDocument,
     align_types,
     detect_format,
+    grouped,
     iob_chunks,
     load_dataset,
     parse_type_map,
@@ -178,3 +181,32 @@ def test_counts_match_seqeval() -> None:
     for entity_type, counts in ours.per_type.items():
         assert counts.f1 == pytest.approx(report[entity_type]["f1-score"])
         assert counts.gold == report[entity_type]["support"]
+
+
+def _iob_document(words: list[str], entities: list[bool]) -> GoldDocument:
+    tags = [("B-Disease" if entity else "O") for entity in entities]
+    return read_iob([f"{w}\t{t}\n" for w, t in zip(words, tags, strict=True)])[0]
+
+
+sentences = st.lists(
+    st.lists(st.tuples(st.from_regex(r"[A-Za-z]{1,6}", fullmatch=True), st.booleans()), min_size=1),
+    max_size=12,
+)
+
+
+@given(sentences, st.integers(1, 5))
+def test_grouped_documents_keep_every_gold_mention_on_its_text(
+    raw: list[list[tuple[str, bool]]], size: int
+) -> None:
+    documents = [
+        _iob_document(n, [w for w, _ in words], [e for _, e in words])
+        for n, words in enumerate(raw)
+    ]
+    joined = grouped(documents, size)
+    assert len(joined) == -(-len(documents) // size)
+    assert [d.text for d in joined] == [
+        " ".join(d.text for d in documents[i : i + size]) for i in range(0, len(documents), size)
+    ]
+    mentions = [d.text[s.start : s.end] for d in documents for s in d.spans]
+    assert [d.text[s.start : s.end] for d in joined for s in d.spans] == mentions
+    assert grouped(documents, 1) == documents

@@ -161,6 +161,16 @@ def test_cli_json(tiny_bundles_dir: Path, tmp_path: Path) -> None:
     assert report["micro"]["f1"] > 0.5
     assert report["ignored_gold_types"].keys() <= {"Chemical"}
 
+    # ten sentences to a text, as abstracts reach the service: same gold, a tenth the documents
+    grouped = _eval(
+        str(dataset), "--models", "tiny-bert", "--models-dir", models_dir, "--json", "--group", "10"
+    )
+    assert grouped.returncode == 0, grouped.stderr
+    in_tens = json.loads(grouped.stdout)
+    assert in_tens["documents"] == 5
+    assert in_tens["micro"]["gold"] == report["micro"]["gold"]
+    assert in_tens["micro"]["f1"] > 0.5
+
     table = _eval(str(dataset), "--models", "tiny-bert", "--models-dir", models_dir, "--limit", "5")
     assert table.returncode == 0, table.stderr
     assert "micro" in table.stdout

@@ -134,3 +134,22 @@ def test_the_manifest_records_how_the_model_was_trained(tmp_path: Path) -> None:
     assert (
         read_manifest(bundle).format_version == read_manifest(MODELS_DIR / "default").format_version
     )
+
+
+def test_packing_is_part_of_the_schedule_and_older_records_did_not_pack(
+    tiny: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(tiny, tmp_path / "devel", epochs=1)
+    schedule = tmp_path / "devel" / train.METRICS_FILE
+    # a record written before packing existed: its run trained on lone sentences
+    report = json.loads(schedule.read_text())
+    del report["settings"]["pack_share"]
+    schedule.write_text(json.dumps(report))
+    final = run(tiny, tmp_path / "final", final=True, schedule_from=schedule)
+    assert final["settings"]["pack_share"] == 0.0
+    with pytest.raises(typer.Exit):
+        run(tiny, tmp_path / "packed", final=True, pack_share=0.5, schedule_from=schedule)
+    assert "pack_share" in capsys.readouterr().out
+    packed = run(tiny, tmp_path / "packed-own", final=True, epochs=1, pack_share=1.0)
+    # neighbouring sentences share chunks: fewer, longer chunks over the same text
+    assert packed["history"][0]["train_chunks"] < final["history"][0]["train_chunks"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from models.recipe.holdout import linnaeus_held_out
 from models.recipe.scoring import (
     DEVEL_SETS,
     HOLDOUT_FILE,
+    evaluate_heads,
     guard_file,
     scoring_sets,
     write_scoring_files,
@@ -78,3 +80,24 @@ def test_a_final_run_is_scored_on_its_kept_out_text_pooled_per_head(
             assert gold == sum(len(spans(s.tags)) for s in read_iob(folder / name)), head
     genes = load_dataset(folder / guard_file("gene"))
     assert {span.type for document in genes for span in document.spans} == {"GENE"}
+
+
+@pytest.mark.slow
+async def test_grouped_scoring_sends_ten_sentences_a_text_and_leaves_abstracts_alone(
+    tiny_bundles_dir: Path, corpora: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "ncbi-disease").mkdir()
+    shutil.copy(corpora / "ncbi-disease" / "devel.tsv", tmp_path / "ncbi-disease" / "devel.tsv")
+    (tmp_path / "abstracts.pubtator").write_text(
+        "1|t|Cystic fibrosis in children.\n1|a|No more.\n1\t0\t15\tCystic fibrosis\tDisease\tD1\n\n"
+    )
+    sets = {"tiny-bert": ("ncbi-disease/devel.tsv", "abstracts.pubtator")}
+    alone = (await evaluate_heads(tiny_bundles_dir, tmp_path, "fp32", sets=sets))["tiny-bert"]
+    tens = (await evaluate_heads(tiny_bundles_dir, tmp_path, "fp32", sets=sets, group=10))[
+        "tiny-bert"
+    ]
+    assert set(alone) == set(sets["tiny-bert"])
+    assert set(tens) == {"ncbi-disease/devel.tsv"}  # an abstract is a text already
+    sentences = alone["ncbi-disease/devel.tsv"]
+    assert tens["ncbi-disease/devel.tsv"].documents == -(-sentences.documents // 10)
+    assert tens["ncbi-disease/devel.tsv"].score.micro.gold == sentences.score.micro.gold
