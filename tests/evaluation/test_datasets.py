@@ -198,10 +198,7 @@ sentences = st.lists(
 def test_grouped_documents_keep_every_gold_mention_on_its_text(
     raw: list[list[tuple[str, bool]]], size: int
 ) -> None:
-    documents = [
-        _iob_document(n, [w for w, _ in words], [e for _, e in words])
-        for n, words in enumerate(raw)
-    ]
+    documents = [_iob_document([w for w, _ in words], [e for _, e in words]) for words in raw]
     joined = grouped(documents, size)
     assert len(joined) == -(-len(documents) // size)
     assert [d.text for d in joined] == [
