@@ -185,20 +185,17 @@ def encoder_matmuls(model: onnx.ModelProto) -> list[str]:
     """The MatMuls of every encoder layer (attention output, feed-forward in and out; not the
     classifier), each weight once: where layers share theirs (ALBERT), the first layer's node
     alone. None in a graph without fused Attention nodes to find layers by."""
-    layers = sum(node.op_type == "Attention" for node in model.graph.node)
     classifier = set(_classifier_nodes(model))
-    matmuls = {
-        node.name: node
-        for node in model.graph.node
-        if node.op_type == "MatMul" and node.name not in classifier
-    }
     chosen: list[str] = []
     weights: set[str] = set()
-    for layer in range(layers):
-        for name in encoder_layer_nodes(model, layer):
-            if name in matmuls and matmuls[name].input[1] not in weights:
-                weights.add(matmuls[name].input[1])
-                chosen.append(name)
+    in_encoder = False  # from the first layer's Attention on, as encoder_layer_nodes counts
+    for node in model.graph.node:
+        in_encoder = in_encoder or node.op_type == "Attention"
+        if not in_encoder or node.op_type != "MatMul" or node.name in classifier:
+            continue
+        if node.input[1] not in weights:
+            weights.add(node.input[1])
+            chosen.append(node.name)
     return chosen
 
 
