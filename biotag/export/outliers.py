@@ -122,17 +122,34 @@ def split_outlier_channels(
                 name=f"{prefix}_outlier_product",
             ),
         ]
-        total = helper.make_node(
-            "Add",
-            [f"{prefix}_inlier_product", f"{prefix}_outlier_product"],
-            [result],
-            name=f"{prefix}_sum",
-        )
         node.input[0], node.output[0] = f"{prefix}_inliers", f"{prefix}_inlier_product"
+        inlier_sum, after = f"{prefix}_inlier_product", node
+        bias = _bias_add(model, result, initializers)
+        if bias is not None:
+            # The bias goes on the int8 product, where ONNX Runtime folds it into the integer
+            # kernel, and the outlier product after it: a bias Add after the sum (or the
+            # BiasGelu it fuses into) cost more than the split itself.
+            bias.input[list(bias.input).index(result)] = inlier_sum
+            result, bias.output[0] = bias.output[0], f"{prefix}_inlier_biased"
+            inlier_sum, after = bias.output[0], bias
+        total = helper.make_node(
+            "Add", [inlier_sum, f"{prefix}_outlier_product"], [result], name=f"{prefix}_sum"
+        )
         at = list(model.graph.node).index(node)
         for offset, new in enumerate(before):
             model.graph.node.insert(at + offset, new)
-        model.graph.node.insert(at + len(before) + 1, total)
+        model.graph.node.insert(list(model.graph.node).index(after) + 1, total)
         float_matmuls.append(f"{prefix}_outlier_product")
         moved += len(outliers)
     return float_matmuls, moved
+
+
+def _bias_add(
+    model: onnx.ModelProto, product: str, initializers: Mapping[str, onnx.TensorProto]
+) -> onnx.NodeProto | None:
+    """The ``Add`` of a constant bias that alone reads ``product``, if there is one."""
+    readers = [node for node in model.graph.node if product in node.input]
+    if len(readers) != 1 or readers[0].op_type != "Add":
+        return None
+    others = [name for name in readers[0].input if name != product]
+    return readers[0] if len(others) == 1 and others[0] in initializers else None

@@ -34,13 +34,16 @@ class EpochProgress:
         return self.examples / self.seconds if self.seconds else 0.0
 
 
-def multi_head_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def multi_head_loss(
+    logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0
+) -> torch.Tensor:
     """Cross-entropy of each head on its own slice, averaged over all labelled (head, token).
 
     ``labels`` is [batch, heads, length] with IGNORE wherever a head gets no loss, so a LINNAEUS
     sentence moves only the species slice while a BC5CDR sentence moves disease and chemical.
     Token-level averaging keeps one labelled word worth the same whichever head it trains;
-    corpus balance is set by sampling, not by loss weights.
+    corpus balance is set by sampling, not by loss weights. ``label_smoothing`` spreads that
+    share of each target over the head's own labels (never over another head's).
     """
     total = logits.new_zeros(())
     count = 0
@@ -54,6 +57,7 @@ def multi_head_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
             target.reshape(-1),
             ignore_index=IGNORE,
             reduction="sum",
+            label_smoothing=label_smoothing,
         )
         count += valid
     return total / max(count, 1)
@@ -87,6 +91,7 @@ def train_epoch(
     after_step: Callable[[EpochProgress], None],
     console: Console,
     log_every: int,
+    label_smoothing: float = 0.0,
 ) -> bool:
     """Train on ``batches[progress.steps:]``; False when ``pause`` stopped it before the end.
 
@@ -116,7 +121,7 @@ def train_epoch(
             logits = model(
                 input_ids=tensors["input_ids"], attention_mask=tensors["attention_mask"]
             ).logits
-            loss = multi_head_loss(logits, tensors["labels"])
+            loss = multi_head_loss(logits, tensors["labels"], label_smoothing)
             loss.backward()
             # Clipping guards the freshly initialised classifier's first large gradients.
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -28,9 +28,10 @@ SHARED_KEYS = (
     "base_model_sha256",
     "limit_train",
     "pack_share",
+    "label_smoothing",
 )
 # Settings added after records were written: the value an older record's run had.
-RECORD_DEFAULTS = {"pack_share": 0.0}
+RECORD_DEFAULTS = {"pack_share": 0.0, "label_smoothing": 0.0}
 
 
 class ScheduleError(ValueError):

@@ -135,6 +135,10 @@ def main(
             "(served windows hold several sentences)",
         ),
     ] = 0.0,
+    label_smoothing: Annotated[
+        float,
+        typer.Option(min=0.0, max=0.5, help="share of each target spread over its head's labels"),
+    ] = 0.0,
 ) -> None:
     """Train the four-head model; write the kept checkpoint and devel_metrics.json."""
     started = time.monotonic()
@@ -163,6 +167,7 @@ def main(
         "linnaeus_holdout": linnaeus_holdout,
         "guard_fraction": guard_fraction if final else 0.0,
         "pack_share": pack_share,
+        "label_smoothing": label_smoothing,
     }
     schedule: dict[str, Any] = {"chosen_on": None}
     try:
@@ -273,7 +278,16 @@ def main(
             if (done_before + current.steps) % checkpoint_every == 0:
                 snapshot(epoch, current, epoch_rng)
 
-        args = (optimizer, scheduler, progress, pause, after_step, console, log_every)
+        args = (
+            optimizer,
+            scheduler,
+            progress,
+            pause,
+            after_step,
+            console,
+            log_every,
+            label_smoothing,
+        )
         if not train_epoch(model, sample, batches, *args):
             snapshot(epoch, progress, epoch_rng)
             console.print(

@@ -53,6 +53,18 @@ def test_splitting_channels_off_keeps_the_float_function(
     assert moved > 0
     assert len(float_products) == len(matmuls)
     np.testing.assert_allclose(_logits(model, inputs), before, rtol=1e-4, atol=1e-4)
+    # each bias goes on the int8 product, where ONNX Runtime folds it into the integer kernel,
+    # and the float outlier product is added after it
+    biased = [
+        node
+        for node in model.graph.node
+        if node.op_type == "Add"
+        and not node.name.endswith("_sum")
+        and any(name.endswith("_inlier_product") for name in node.input)
+    ]
+    assert biased
+    sums = {node.input[0]: node for node in model.graph.node if node.name.endswith("_sum")}
+    assert all(node.output[0] in sums for node in biased)
     untouched = [
         node
         for node in model.graph.node

@@ -153,3 +153,22 @@ def test_packing_is_part_of_the_schedule_and_older_records_did_not_pack(
     packed = run(tiny, tmp_path / "packed-own", final=True, epochs=1, pack_share=1.0)
     # neighbouring sentences share chunks: fewer, longer chunks over the same text
     assert packed["history"][0]["train_chunks"] < final["history"][0]["train_chunks"]
+
+
+def test_label_smoothing_is_part_of_the_schedule_and_older_records_did_not_smooth(
+    tiny: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(tiny, tmp_path / "devel", epochs=1)
+    schedule = tmp_path / "devel" / train.METRICS_FILE
+    report = json.loads(schedule.read_text())
+    del report["settings"]["label_smoothing"]
+    schedule.write_text(json.dumps(report))
+    final = run(tiny, tmp_path / "final", final=True, schedule_from=schedule)
+    assert final["settings"]["label_smoothing"] == 0.0
+    with pytest.raises(typer.Exit):
+        run(tiny, tmp_path / "smooth", final=True, label_smoothing=0.1, schedule_from=schedule)
+    assert "label_smoothing" in capsys.readouterr().out
+    smoothed = run(tiny, tmp_path / "smooth-own", final=True, epochs=1, label_smoothing=0.2)
+    assert smoothed["settings"]["label_smoothing"] == 0.2
+    # the same batches, a loss with a floor: smoothing costs even the labels it gets right
+    assert smoothed["history"][0]["train_loss"] > final["history"][0]["train_loss"]
