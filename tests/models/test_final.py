@@ -136,39 +136,37 @@ def test_the_manifest_records_how_the_model_was_trained(tmp_path: Path) -> None:
     )
 
 
-def test_packing_is_part_of_the_schedule_and_older_records_did_not_pack(
-    tiny: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    run(tiny, tmp_path / "devel", epochs=1)
-    schedule = tmp_path / "devel" / train.METRICS_FILE
-    # a record written before packing existed: its run trained on lone sentences
-    report = json.loads(schedule.read_text())
-    del report["settings"]["pack_share"]
-    schedule.write_text(json.dumps(report))
-    final = run(tiny, tmp_path / "final", final=True, schedule_from=schedule)
-    assert final["settings"]["pack_share"] == 0.0
-    with pytest.raises(typer.Exit):
-        run(tiny, tmp_path / "packed", final=True, pack_share=0.5, schedule_from=schedule)
-    assert "pack_share" in capsys.readouterr().out
-    packed = run(tiny, tmp_path / "packed-own", final=True, epochs=1, pack_share=1.0)
+# A setting added after records were written, a value of it, and the history figure that
+# value must raise (True) or lower (False) against the setting's default on the same text.
+LATER_SETTINGS = [
     # neighbouring sentences share chunks: fewer, longer chunks over the same text
-    assert packed["history"][0]["train_chunks"] < final["history"][0]["train_chunks"]
+    pytest.param("pack_share", 1.0, "train_chunks", False, id="packing"),
+    # the same batches, a loss with a floor: smoothing costs even the labels it gets right
+    pytest.param("label_smoothing", 0.2, "train_loss", True, id="label-smoothing"),
+]
 
 
-def test_label_smoothing_is_part_of_the_schedule_and_older_records_did_not_smooth(
-    tiny: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(("setting", "value", "figure", "raises"), LATER_SETTINGS)
+def test_a_later_setting_is_part_of_the_schedule_and_older_records_ran_without_it(
+    tiny: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    setting: str,
+    value: float,
+    figure: str,
+    raises: bool,
 ) -> None:
     run(tiny, tmp_path / "devel", epochs=1)
     schedule = tmp_path / "devel" / train.METRICS_FILE
+    # a record written before the setting existed: its run had the default
     report = json.loads(schedule.read_text())
-    del report["settings"]["label_smoothing"]
+    del report["settings"][setting]
     schedule.write_text(json.dumps(report))
     final = run(tiny, tmp_path / "final", final=True, schedule_from=schedule)
-    assert final["settings"]["label_smoothing"] == 0.0
+    assert final["settings"][setting] == 0.0
     with pytest.raises(typer.Exit):
-        run(tiny, tmp_path / "smooth", final=True, label_smoothing=0.1, schedule_from=schedule)
-    assert "label_smoothing" in capsys.readouterr().out
-    smoothed = run(tiny, tmp_path / "smooth-own", final=True, epochs=1, label_smoothing=0.2)
-    assert smoothed["settings"]["label_smoothing"] == 0.2
-    # the same batches, a loss with a floor: smoothing costs even the labels it gets right
-    assert smoothed["history"][0]["train_loss"] > final["history"][0]["train_loss"]
+        run(tiny, tmp_path / "other", final=True, schedule_from=schedule, **{setting: value})
+    assert setting in capsys.readouterr().out
+    own = run(tiny, tmp_path / "own", final=True, epochs=1, **{setting: value})
+    assert own["settings"][setting] == value
+    assert (own["history"][0][figure] > final["history"][0][figure]) == raises
