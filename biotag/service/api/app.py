@@ -13,6 +13,7 @@ from biotag import __version__
 from biotag.service.api.admission import AdmissionMiddleware
 from biotag.service.api.auth import ApiKeyMiddleware
 from biotag.service.api.body_guard import BodyGuardMiddleware
+from biotag.service.api.docs_pages import docs_router
 from biotag.service.api.errors import install_error_handlers
 from biotag.service.api.middleware import RequestMetricsMiddleware
 from biotag.service.api.page import page_router
@@ -57,6 +58,9 @@ def create_app(settings: Settings | None = None, engine_socket: Path | None = No
     metrics = Metrics()
     app = FastAPI(
         title="biotag",
+        # docs_pages.py serves both pages without a CDN
+        docs_url=None,
+        redoc_url=None,
         version=__version__,
         summary="Biomedical entity tagging (diseases, chemicals, genes, species) with "
         "character-exact spans.",
@@ -68,6 +72,7 @@ def create_app(settings: Settings | None = None, engine_socket: Path | None = No
     app.state.engine_socket = engine_socket
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(docs_router(app.title))
     if settings.web_page:
         app.include_router(page_router())
     # the last added runs first: admission refuses before anything else runs (it ids, counts

@@ -3,10 +3,10 @@
 With ``BIOTAG_API_KEY`` unset it is not installed at all. With keys set, every request needs
 ``Authorization: Bearer <key>`` except the web page's own files (``/``, ``/static/...``: the
 page holds no data, and it is where a user types the key), the API documentation (``/docs``,
-``/redoc``, ``/openapi.json``: they describe the API, not its data) and, unless
-``api_key_probes`` says otherwise, the probes and Prometheus (``/healthz``, ``/readyz``,
-``/metrics``). Everything else, unknown routes included, is closed: a new route is protected
-without anyone remembering to list it.
+``/redoc``, ``/openapi.json`` and their files under ``/docs/assets/``: they describe the API,
+not its data) and, unless ``api_key_probes`` says otherwise, the probes and Prometheus
+(``/healthz``, ``/readyz``, ``/metrics``). Everything else, unknown routes included, is
+closed: a new route is protected without anyone remembering to list it.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from biotag.service.api.state import ServiceState
 PAGE_PATHS = frozenset({"/"})
 PAGE_PREFIX = "/static/"
 DOC_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+DOC_ASSETS_PREFIX = "/docs/assets/"
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _SCHEME = b"bearer"
 
@@ -63,7 +64,9 @@ def key_matches(candidate: bytes, digests: Sequence[bytes]) -> bool:
 
 def is_open(path: str, probes_need_key: bool) -> bool:
     """Whether ``path`` is answered without a key."""
-    if path in PAGE_PATHS or path.startswith(PAGE_PREFIX) or path in DOC_PATHS:
+    if path in PAGE_PATHS or path in DOC_PATHS:
+        return True
+    if path.startswith((PAGE_PREFIX, DOC_ASSETS_PREFIX)):
         return True
     return path in PROBE_PATHS and not probes_need_key
 

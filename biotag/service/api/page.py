@@ -4,7 +4,8 @@ The page is hand-written HTML, CSS and JavaScript shipped as package data (``sta
 wheel or an image carries it and a browser loads nothing from anywhere else: the responses say
 so with ``Content-Security-Policy: default-src 'self'`` (which also forbids inline scripts and
 styles, so the files keep none). The policy is set on the page's responses only: the OpenAPI UI
-at ``/docs`` is FastAPI's and loads Swagger UI from a CDN, which the same policy would break.
+at ``/docs`` is Swagger UI's own page (docs_pages.py: from package data too, no CDN), whose
+inline script the same policy would break.
 """
 
 from __future__ import annotations

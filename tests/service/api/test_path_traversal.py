@@ -1,5 +1,6 @@
 """No request can name a file or reach the file system: model names are looked up among the
-loaded heads, static files among the names read at start-up, and nothing else takes a path.
+loaded heads, static files (the page's, the API documentation's) among the names read at
+start-up, and nothing else takes a path.
 
 Hostile paths and model names go to the app in process (Starlette's TestClient on the committed
 default bundle) while a Python audit hook records every file the process opens, and as raw
@@ -63,6 +64,9 @@ HOSTILE_PATHS = [
     "/models/..%2f..%2fetc%2fpasswd",
     "/page/config/..%2f..%2fconfig.py",
     "/docs/..%2f..%2fetc%2fpasswd",
+    "/docs/assets/..%2fcore.py",
+    "/docs/assets/..%2f..%2f..%2fbiotag%2fservice%2fconfig.py",
+    "/docs/assets/static%2fswagger-ui.css",
     "/tag/%2e%2e%2fmodels",
 ]
 RAW_PATHS = [
@@ -77,11 +81,15 @@ RAW_PATHS = [
     "/static/page.js/../../page.py",
     "/models/../../etc/passwd",
     "/static/..%2f..%2fconfig.py",
+    "/docs/assets/../core.py",
+    "/docs/assets/../../fastapi_offline/core.py",
 ]
 
 # FastAPI reads an endpoint's own source once (inspect.getsourcelines) to place it in its
 # validation errors: the only files a request may open, and no input chooses them
-ENDPOINT_SOURCES = {str(SERVICE / "api" / "routes.py"), str(SERVICE / "api" / "page.py")}
+ENDPOINT_SOURCES = {
+    str(SERVICE / "api" / module) for module in ("routes.py", "page.py", "docs_pages.py")
+}
 
 _opened: list[str] | None = None  # while not None: every file the process opens
 
@@ -148,7 +156,9 @@ def test_paths_name_no_file(client: TestClient, opened: list[str]) -> None:
     for fmt in ("../../etc/passwd", "/etc/passwd", "..%2fconfig.py"):
         answer = client.post("/tag", params={"format": fmt}, json={"text": TEXT})
         assert _refused_in_envelope(answer, {422}) == "validation_error"
-    assert client.get("/static/page.js").status_code == 200  # the real files still answer
+    # the real files still answer
+    assert client.get("/static/page.js").status_code == 200
+    assert client.get("/docs/assets/swagger-ui.css").status_code == 200
     assert _data_files(opened) == []
 
 
