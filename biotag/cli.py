@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -120,7 +120,7 @@ def export(
             checkpoint,
             output_dir,
             name=model_name,
-            precisions=tuple(dict.fromkeys(chosen)),  # type: ignore[arg-type]
+            precisions=tuple(dict.fromkeys(chosen)),
             progress=lambda step: console.print(f"[dim]…[/dim] {step}"),
             int8_reduce_range=int8_reduce_range,
             int8_float_layers=tuple(int8_float_layer or ()),
@@ -256,7 +256,8 @@ def serve(
     from biotag.service.config import Settings
     from biotag.service.serving import run_server
 
-    overrides = {
+    # Any: each value goes to its own field, which pydantic validates
+    overrides: dict[str, Any] = {
         key: value
         for key, value in {
             "models_dir": models_dir,

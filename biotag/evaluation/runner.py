@@ -151,7 +151,7 @@ def _error_message(response: Any) -> str:
     try:
         return str(response.json()["error"]["message"])
     except (ValueError, KeyError, TypeError):
-        return response.text[:200]
+        return str(response.text)[:200]
 
 
 @asynccontextmanager

@@ -35,7 +35,8 @@ class _LogitsOnly(torch.nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         names = INPUT_NAMES if self.with_token_types else INPUT_NAMES[:2]
-        return self.model(**dict(zip(names, inputs, strict=True))).logits
+        logits: torch.Tensor = self.model(**dict(zip(names, inputs, strict=True))).logits
+        return logits
 
 
 def uses_token_types(model: PreTrainedModel, tokenizer_outputs: list[str]) -> bool:

@@ -33,10 +33,11 @@ def reference_inputs(tokenizer: PreTrainedTokenizerBase, max_length: int) -> dic
 def reference_logits(
     model: PreTrainedModel, inputs: dict[str, np.ndarray], names: list[str]
 ) -> np.ndarray:
-    model.eval()
+    # nn.Module's own (typed) eval: PreTrainedModel re-declares it without annotations
+    torch.nn.Module.eval(model)
     with torch.inference_mode():
         tensors = {name: torch.from_numpy(inputs[name]) for name in names}
-        return model(**tensors).logits.float().numpy()
+        return np.asarray(model(**tensors).logits.float().numpy())
 
 
 def providers_for(precision: Precision) -> list[str]:

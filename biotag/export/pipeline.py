@@ -7,12 +7,16 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from biotag import __version__
 from biotag.bundle import TOKENIZER_FILE, Graph, Manifest, Parity, Precision, write_manifest
 from biotag.cpu import host_lacks_vnni
 from biotag.export.checkpoint import CheckpointInfo, file_sha256, inspect_checkpoint
 from biotag.export.errors import ExportError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 ALL_PRECISIONS: tuple[Precision, ...] = ("fp32", "int8", "fp16")
 Progress = Callable[[str], None]
@@ -35,7 +39,7 @@ def _tool_versions() -> dict[str, str]:
     return {"biotag": __version__} | {m.__name__: str(m.__version__) for m in modules}
 
 
-def _load(info: CheckpointInfo):  # noqa: ANN202 - transformers types are imported lazily
+def _load(info: CheckpointInfo) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     try:
@@ -56,7 +60,7 @@ def _load(info: CheckpointInfo):  # noqa: ANN202 - transformers types are import
     return model.eval(), tokenizer
 
 
-def _max_length(tokenizer: object, config: dict) -> int:
+def _max_length(tokenizer: object, config: dict[str, Any]) -> int:
     positions = int(config.get("max_position_embeddings", 512))
     declared = int(getattr(tokenizer, "model_max_length", positions) or positions)
     return min(positions, declared) if declared < 1_000_000 else positions

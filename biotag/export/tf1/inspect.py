@@ -35,7 +35,7 @@ def meta_graph_facts(meta: Path) -> tuple[int | None, int | None]:
         graph = fields(meta.read_bytes()).get(2, [b""])[0]
         for node in fields(graph).get(1, []):  # type: ignore[arg-type]
             node_fields = fields(node)  # type: ignore[arg-type]
-            name = bytes(node_fields.get(1, [b""])[0])  # type: ignore[arg-type]
+            name = bytes(node_fields.get(1, [b""])[0])
             if match := _LAYER_SCOPE.match(name):
                 layers.add(int(match[1]))
             if _QUERY_RESHAPE.search(name):

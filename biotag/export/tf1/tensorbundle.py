@@ -54,7 +54,7 @@ _NUMPY = {
 
 def masked_crc32c(data: bytes | memoryview) -> int:
     """TensorFlow's masked CRC32C (so that a CRC of data holding CRCs is not degenerate)."""
-    crc = google_crc32c.value(bytes(data))
+    crc = int(google_crc32c.value(bytes(data)))
     return (((crc >> 15) | (crc << 17)) + _CRC_MASK_DELTA) & 0xFFFFFFFF
 
 

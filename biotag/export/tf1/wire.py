@@ -60,12 +60,12 @@ def fields(message: bytes | memoryview) -> Fields:
 
 def first_int(message: Fields, number: int, default: int = 0) -> int:
     values = message.get(number)
-    return int(values[0]) if values else default  # type: ignore[arg-type]
+    return int(values[0]) if values else default
 
 
 def first_bytes(message: Fields, number: int, default: bytes = b"") -> bytes:
     values = message.get(number)
-    return bytes(values[0]) if values else default  # type: ignore[arg-type]
+    return bytes(values[0]) if values else default
 
 
 def fixed32(value: int | bytes) -> int:
