@@ -63,9 +63,7 @@ def multi_head_loss(
     return total / max(count, 1)
 
 
-def make_optimizer(
-    model: BertForTokenClassification, lr: float, weight_decay: float
-) -> torch.optim.AdamW:
+def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
     """AdamW without decay on biases and LayerNorm weights (the usual BERT fine-tuning split)."""
     decay: list[torch.nn.Parameter] = []
     no_decay: list[torch.nn.Parameter] = []

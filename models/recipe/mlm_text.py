@@ -8,7 +8,6 @@ blocks are cut only where a word starts, so whole-word masking never sees half a
 
 from __future__ import annotations
 
-import gzip
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from biotag.bulk.readers.pubmed import read_pubmed
+from biotag.bulk.readers import InputFormat, open_records
 from biotag.bulk.records import Document
 from models.recipe.corpora import read_iob
 from models.recipe.heads import DEVEL_CORPORA
@@ -44,11 +43,10 @@ def pubmed_texts(pubmed_dir: Path) -> list[Text]:
     """Title + abstract of every citation in the folder's ``*.xml`` / ``*.xml.gz`` files."""
     texts: list[Text] = []
     for path in sorted([*pubmed_dir.glob("*.xml"), *pubmed_dir.glob("*.xml.gz")]):
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rb") as stream:
+        with open_records(path, InputFormat.PUBMED, section_labels=False) as opened:
             texts += [
                 Text(f"pubmed/{path.name}", record.text)
-                for record in read_pubmed(stream, section_labels=False)
+                for record in opened.records
                 if isinstance(record, Document) and record.text.strip()
             ]
     return texts

@@ -68,7 +68,8 @@ def masked_lm_loss(
     hidden = model.bert(input_ids=input_ids, attention_mask=attention).last_hidden_state
     chosen = labels != IGNORE
     if not chosen.any():  # possible only for tiny batches; keep the graph so backward() works
-        return hidden.sum() * 0.0
+        nothing: torch.Tensor = hidden.sum() * 0.0
+        return nothing
     logits = model.cls(hidden[chosen])
     return functional.cross_entropy(logits, labels[chosen])
 
@@ -143,9 +144,8 @@ def main(
         restore_rng_states(state["rng"])
         step, losses, earlier_seconds = state["step"], state["losses"], state["seconds"]
         console.print(f"resuming at step {step} from {output}")
-    continuation = torch.tensor(
-        [piece.startswith("##") for piece in tokenizer.convert_ids_to_tokens(range(len(tokenizer)))]
-    )
+    pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    continuation = torch.tensor([piece.startswith("##") for piece in pieces])
     specials = set(tokenizer.all_special_ids)
     session_began, session_steps = time.monotonic(), 0
 

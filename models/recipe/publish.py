@@ -60,7 +60,7 @@ def main(
         int8_reduce_range=int8_reduce_range,
     )
     if result.failed:
-        raise typer.Exit(f"export failed its parity check: {result.failed}")
+        raise SystemExit(f"export failed its parity check: {result.failed}")
     metrics = checkpoint / METRICS_FILE  # how it was trained: into the manifest's `training`
     training = training_record(json.loads(metrics.read_text())) if metrics.is_file() else {}
     sets = scoring_sets(training)
@@ -129,7 +129,7 @@ def main(
     )
     write_manifest(output, manifest)
     if losses:
-        raise typer.Exit(f"int8 loses more than {MAX_INT8_F1_LOSS:.1%} F1: {'; '.join(losses)}")
+        raise SystemExit(f"int8 loses more than {MAX_INT8_F1_LOSS:.1%} F1: {'; '.join(losses)}")
 
 
 if __name__ == "__main__":

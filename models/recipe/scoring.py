@@ -64,7 +64,7 @@ def scoring_sets(training: Mapping[str, object]) -> ScoringSets:
     """What each head is scored on, for a checkpoint trained as ``training`` records."""
     if not guard_fraction(training):
         return DEVEL_SETS
-    sets = {head: (guard_file(head),) for head in GUARD_SOURCES}
+    sets: ScoringSets = {head: (guard_file(head),) for head in GUARD_SOURCES}
     if "linnaeus_holdout" in training:
         sets["species"] = (*sets["species"], HOLDOUT_FILE)
     return sets

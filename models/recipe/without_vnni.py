@@ -79,7 +79,7 @@ def score_here(
     """(Run on the CPU measured.) Print the probe product and each head's int8 F1."""
     product = probe_product()
     if product != SATURATED_PRODUCT:
-        raise typer.Exit(f"this CPU does not saturate int8 pairs (probe {product}): not measured")
+        raise SystemExit(f"this CPU does not saturate int8 pairs (probe {product}): not measured")
     training = read_manifest(bundle).training  # what publishing scored: the same sets here
     with tempfile.TemporaryDirectory(prefix="without-vnni-") as scratch:
         scored_from = write_scoring_files(training, data_dir, Path(scratch))
@@ -98,7 +98,7 @@ def measuring_command() -> list[str]:
     if host_lacks_vnni():
         return [sys.executable]
     if shutil.which(EMULATED_CPU[0]) is None:
-        raise typer.Exit(
+        raise SystemExit(
             f"this CPU has VNNI and {EMULATED_CPU[0]} is missing: install Debian's qemu-user"
         )
     return [*EMULATED_CPU, sys.executable]
@@ -125,7 +125,7 @@ def record(
         if "fp32_f1" not in manifest.evaluation.get(name, {}).get(dataset, {})
     ]
     if unpublished:
-        raise typer.Exit(
+        raise SystemExit(
             f"no int8 and fp32 figures to compare with (publish it first): {unpublished}"
         )
     command = [
@@ -146,7 +146,7 @@ def record(
         command, capture_output=True, text=True, env=environment, cwd=REPOSITORY
     )
     if finished.returncode != 0:
-        raise typer.Exit(f"scoring without VNNI failed: {finished.stderr.strip()[-2000:]}")
+        raise SystemExit(f"scoring without VNNI failed: {finished.stderr.strip()[-2000:]}")
     measured = json.loads(finished.stdout.strip().splitlines()[-1])
     evaluation = {name: dict(datasets) for name, datasets in manifest.evaluation.items()}
     losses = []
@@ -164,7 +164,7 @@ def record(
                 losses.append(f"{name} on {dataset}: {f1:.4f} against fp32 {figures['fp32_f1']}")
     write_manifest(bundle, manifest.model_copy(update={"evaluation": evaluation}))
     if losses:
-        raise typer.Exit(
+        raise SystemExit(
             f"int8 without VNNI loses more than {MAX_INT8_F1_LOSS:.1%} F1: {'; '.join(losses)}"
         )
 
