@@ -13,7 +13,7 @@ from biotag import __version__
 from biotag.service.api.admission import AdmissionMiddleware
 from biotag.service.api.auth import ApiKeyMiddleware
 from biotag.service.api.body_guard import BodyGuardMiddleware
-from biotag.service.api.docs_pages import docs_router
+from biotag.service.api.docs_pages import OPENAPI_URL, docs_router
 from biotag.service.api.errors import install_error_handlers
 from biotag.service.api.middleware import RequestMetricsMiddleware
 from biotag.service.api.page import page_router
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, engine_socket: Path | None = No
     metrics = Metrics()
     app = FastAPI(
         title="biotag",
+        openapi_url=OPENAPI_URL,
         # docs_pages.py serves both pages without a CDN
         docs_url=None,
         redoc_url=None,

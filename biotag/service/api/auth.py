@@ -19,13 +19,12 @@ from collections.abc import Sequence
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from biotag.service.api.body_guard import discard_body
+from biotag.service.api.docs_pages import DOC_ASSETS_PREFIX, DOC_PATHS
 from biotag.service.api.errors import ApiError, ErrorCode, refuse
 from biotag.service.api.state import ServiceState
 
 PAGE_PATHS = frozenset({"/"})
 PAGE_PREFIX = "/static/"
-DOC_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
-DOC_ASSETS_PREFIX = "/docs/assets/"
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _SCHEME = b"bearer"
 

@@ -19,7 +19,6 @@ from fastapi.openapi.docs import (
 )
 from starlette.responses import HTMLResponse, Response
 
-from biotag.service.api.auth import DOC_ASSETS_PREFIX
 from biotag.service.api.errors import ApiError, ErrorCode
 from biotag.service.api.page import StaticFile
 
@@ -35,9 +34,13 @@ DOC_PAGE_HEADERS = {
     "connect-src 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
 }
-# FastAPI's defaults, which auth.DOC_PATHS opens
+# FastAPI's own paths for the schema and the pages (auth.py leaves them all open)
 OPENAPI_URL = "/openapi.json"
+DOCS_URL = "/docs"
 OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
+REDOC_URL = "/redoc"
+DOC_ASSETS_PREFIX = "/docs/assets/"
+DOC_PATHS = frozenset({OPENAPI_URL, DOCS_URL, OAUTH2_REDIRECT_URL, REDOC_URL})
 ASSET_TYPES = {
     SWAGGER_JS: "text/javascript; charset=utf-8",
     REDOC_JS: "text/javascript; charset=utf-8",
@@ -62,7 +65,7 @@ def docs_router(title: str) -> APIRouter:
     assets = load_doc_assets()
     router = APIRouter(include_in_schema=False)
 
-    @router.get("/docs")
+    @router.get(DOCS_URL)
     async def swagger_ui(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
         page = get_swagger_ui_html(
@@ -81,7 +84,7 @@ def docs_router(title: str) -> APIRouter:
     async def swagger_ui_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
 
-    @router.get("/redoc")
+    @router.get(REDOC_URL)
     async def redoc(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
         page = get_redoc_html(
