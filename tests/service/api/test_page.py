@@ -153,7 +153,8 @@ def test_the_setting_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_api_answers_keep_their_own_headers() -> None:
-    """The policy is the page's: /docs loads Swagger UI from a CDN, which it would block."""
+    """The policy is the page's own: API answers carry none (/docs has a looser one of its own,
+    since Swagger UI starts from an inline script)."""
     response = _client().get("/healthz")
     assert "content-security-policy" not in response.headers
 
