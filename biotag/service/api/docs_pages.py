@@ -9,6 +9,7 @@ resolve). ``app.py`` turns FastAPI's pages off and includes these.
 
 from __future__ import annotations
 
+from functools import cache
 from importlib import resources
 
 from fastapi import APIRouter, Request
@@ -49,6 +50,7 @@ ASSET_TYPES = {
 }
 
 
+@cache  # package data cannot change under a running process: one read however many apps
 def load_doc_assets() -> dict[str, StaticFile]:
     """The four files the pages load, by name; a package without one of them fails here, at
     start-up, rather than as a blank page."""
@@ -59,6 +61,12 @@ def load_doc_assets() -> dict[str, StaticFile]:
     }
 
 
+def _under_root(request: Request, path: str) -> str:
+    """``path`` behind the proxy prefix the service is mounted under, if any."""
+    root: str = request.scope.get("root_path", "")
+    return f"{root}{path}"
+
+
 def docs_router(title: str) -> APIRouter:
     """``/docs``, its OAuth2 redirect, ``/redoc`` and their files; URLs are prefixed with the
     request's ``root_path`` so the pages work behind a proxy that mounts the service."""
@@ -67,14 +75,13 @@ def docs_router(title: str) -> APIRouter:
 
     @router.get(DOCS_URL)
     async def swagger_ui(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
         page = get_swagger_ui_html(
-            openapi_url=f"{root}{OPENAPI_URL}",
+            openapi_url=_under_root(request, OPENAPI_URL),
             title=f"{title} - Swagger UI",
-            swagger_js_url=f"{root}{DOC_ASSETS_PREFIX}{SWAGGER_JS}",
-            swagger_css_url=f"{root}{DOC_ASSETS_PREFIX}{SWAGGER_CSS}",
-            swagger_favicon_url=f"{root}{DOC_ASSETS_PREFIX}{FAVICON}",
-            oauth2_redirect_url=f"{root}{OAUTH2_REDIRECT_URL}",
+            swagger_js_url=_under_root(request, DOC_ASSETS_PREFIX + SWAGGER_JS),
+            swagger_css_url=_under_root(request, DOC_ASSETS_PREFIX + SWAGGER_CSS),
+            swagger_favicon_url=_under_root(request, DOC_ASSETS_PREFIX + FAVICON),
+            oauth2_redirect_url=_under_root(request, OAUTH2_REDIRECT_URL),
             swagger_ui_parameters={"validatorUrl": None},
         )
         page.headers.update(DOC_PAGE_HEADERS)
@@ -86,12 +93,11 @@ def docs_router(title: str) -> APIRouter:
 
     @router.get(REDOC_URL)
     async def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
         page = get_redoc_html(
-            openapi_url=f"{root}{OPENAPI_URL}",
+            openapi_url=_under_root(request, OPENAPI_URL),
             title=f"{title} - ReDoc",
-            redoc_js_url=f"{root}{DOC_ASSETS_PREFIX}{REDOC_JS}",
-            redoc_favicon_url=f"{root}{DOC_ASSETS_PREFIX}{FAVICON}",
+            redoc_js_url=_under_root(request, DOC_ASSETS_PREFIX + REDOC_JS),
+            redoc_favicon_url=_under_root(request, DOC_ASSETS_PREFIX + FAVICON),
             with_google_fonts=False,
         )
         page.headers.update(DOC_PAGE_HEADERS)
